@@ -1,0 +1,231 @@
+"""The ``emoloom`` command. Each subcommand parses its flags, calls one library function and
+returns an exit code: 0 on success, 2 on bad input (one line on stderr naming file, line and
+field; ``--debug`` shows the traceback).
+
+    emoloom data prepare --corpus goemotions --split dev --out dev.jsonl
+    emoloom data prepare --corpus all --split all --out-dir runs/data
+    emoloom data stats [--corpus NAME] [--from-dir runs/data] [--json]
+    emoloom schema [--label-set goemotions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from emoloom import __version__
+from emoloom.contract import schema
+from emoloom.data import SPLITS, LoadedSplit, ReadOptions, load_jsonl, load_split
+from emoloom.data.prepare import MAX_REASONS, local_corpora, prepare, prepared_stats, write_jsonl
+from emoloom.data.stats import print_stats, split_stats
+from emoloom.errors import EmoloomError
+from emoloom.labels import LABEL_SETS, get_label_set
+from emoloom.lexicon import LEXICON_FILES, WeakVADConfig
+
+
+def _add_read_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("reading")
+    g.add_argument("--data-dir", help="corpus directory (default: $EMOLOOM_DATA, ../shared/data)")
+    g.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip malformed rows (counted and reported) instead of stopping at the first",
+    )
+    g.add_argument(
+        "--empathetic-input", choices=("situation", "dialogue", "both"), default="situation"
+    )
+    g.add_argument("--dailydialog-misaligned", choices=("skip", "error"), default="skip")
+    g.add_argument("--no-detokenize", action="store_true", help="keep DailyDialog's tokenisation")
+    g.add_argument("--max-context-turns", type=int, default=None)
+    v = p.add_argument_group("weak VAD")
+    v.add_argument("--lexicon", choices=(*LEXICON_FILES, "none"), default="nrc")
+    v.add_argument("--blend-weight", type=float, default=WeakVADConfig.blend_weight)
+    v.add_argument("--negation-window", type=int, default=WeakVADConfig.negation_window)
+    v.add_argument("--min-hits", type=int, default=WeakVADConfig.min_hits)
+
+
+def _read_options(args: argparse.Namespace) -> tuple[ReadOptions, WeakVADConfig]:
+    options = ReadOptions(
+        skip_invalid=args.skip_invalid,
+        empathetic_input=args.empathetic_input,
+        dailydialog_misaligned=args.dailydialog_misaligned,
+        dailydialog_detokenize=not args.no_detokenize,
+        max_context_turns=args.max_context_turns,
+    )
+    weak = WeakVADConfig(
+        lexicon=args.lexicon,
+        blend_weight=args.blend_weight,
+        negation_window=args.negation_window,
+        min_hits=args.min_hits,
+    )
+    return options, weak
+
+
+def _corpora(name: str, data_dir: str | None) -> list[str]:
+    if name != "all":
+        return [name]
+    names = local_corpora(data_dir)
+    if not names:
+        raise EmoloomError("--corpus all: no corpus folder found (give --data-dir or EMOLOOM_DATA)")
+    return names
+
+
+def _splits(name: str) -> Sequence[str]:
+    return SPLITS if name == "all" else [name]
+
+
+def _report_skips(loaded: LoadedSplit) -> None:
+    skipped = loaded.report.skipped
+    if skipped:
+        print(f"{loaded.corpus}/{loaded.split}: skipped {len(skipped)} row(s):", file=sys.stderr)
+        for err in skipped[:MAX_REASONS]:
+            print(f"  {err}", file=sys.stderr)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    options, weak = _read_options(args)
+    if args.corpus == "jsonl":
+        if not args.input or not args.out:
+            raise EmoloomError("--corpus jsonl needs --input FILE and --out FILE")
+        label_set = get_label_set(args.label_set) if args.label_set else None
+        loaded = [
+            load_jsonl(
+                args.input,
+                label_set=label_set,
+                data_dir=args.data_dir,
+                options=options,
+                weak_vad=weak,
+            )
+        ]
+        write_jsonl(args.out, loaded[0])
+    elif args.out:
+        if args.corpus == "all" or args.split == "all":
+            raise EmoloomError("--out writes one file: name one corpus and split, or use --out-dir")
+        loaded = [
+            load_split(
+                args.corpus, args.split, data_dir=args.data_dir, options=options, weak_vad=weak
+            )
+        ]
+        write_jsonl(args.out, loaded[0])
+    elif args.out_dir:
+        loaded = prepare(
+            _corpora(args.corpus, args.data_dir),
+            _splits(args.split),
+            out_dir=args.out_dir,
+            data_dir=args.data_dir,
+            options=options,
+            weak_vad=weak,
+        )
+    else:
+        raise EmoloomError("give --out FILE (one corpus and split) or --out-dir DIR")
+    for result in loaded:
+        _report_skips(result)
+        print(
+            f"{result.corpus}/{result.split}: {len(result.records):,} records from {result.origin}"
+        )
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    options, weak = _read_options(args)
+    if args.from_dir:
+        stats = prepared_stats(args.from_dir, options=options)
+    else:
+        stats = []
+        for corpus in _corpora(args.corpus, args.data_dir):
+            for split in _splits(args.split):
+                r = load_split(
+                    corpus, split, data_dir=args.data_dir, options=options, weak_vad=weak
+                )
+                _report_skips(r)
+                stats.append(
+                    split_stats(r.corpus, r.split, r.records, r.label_set, len(r.report.skipped))
+                )
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print_stats(stats)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    label_set = get_label_set(args.label_set) if args.label_set else None
+    print(json.dumps(schema(label_set), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emoloom",
+        description="Screen small language models for emotion classification + VAD.",
+    )
+    parser.add_argument("--version", action="version", version=f"emoloom {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # --debug is accepted after the subcommand too (SUPPRESS keeps the global value otherwise).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="prepare corpora as contract JSONL; print statistics")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    prep = data_sub.add_parser(
+        "prepare", help="write a corpus split as contract JSONL", parents=[common]
+    )
+    prep.add_argument(
+        "--corpus",
+        required=True,
+        help="goemotions, empathetic, dailydialog, emobank, jsonl, or all (all found locally)",
+    )
+    prep.add_argument("--split", default="all", help="train, dev, test or all (default)")
+    prep.add_argument("--out", help="output JSONL file (one corpus and split)")
+    prep.add_argument("--out-dir", help="output folder: <corpus>/<split>.jsonl + prepare.json")
+    prep.add_argument("--input", help="with --corpus jsonl: the contract JSONL to read")
+    prep.add_argument("--label-set", choices=tuple(LABEL_SETS), help="with --corpus jsonl")
+    _add_read_options(prep)
+    prep.set_defaults(func=cmd_prepare)
+
+    stats = data_sub.add_parser(
+        "stats", help="per-split counts, labels and VAD provenance", parents=[common]
+    )
+    stats.add_argument("--corpus", default="all")
+    stats.add_argument("--split", default="all")
+    stats.add_argument("--from-dir", help="read prepared <corpus>/<split>.jsonl files instead")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _add_read_options(stats)
+    stats.set_defaults(func=cmd_stats)
+
+    sch = sub.add_parser(
+        "schema", help="print the JSON Schema of the input and output contract", parents=[common]
+    )
+    sch.add_argument("--label-set", choices=tuple(LABEL_SETS), help="restrict output labels")
+    sch.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EmoloomError as err:
+        if args.debug:
+            raise
+        print(f"emoloom: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # disk full, permissions, ...: still one line, still non-zero
+        if args.debug:
+            raise
+        print(f"emoloom: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("emoloom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
