@@ -327,8 +327,8 @@ MIRROR_PAIRS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 
 
 def label_prior(labels: Iterable[str]) -> tuple[float, float, float] | None:
-    """Mean VAD prior of `labels` (None when there are none)."""
-    priors = [LABEL_VAD_PRIORS[lab] for lab in labels]
+    """Mean VAD prior of the `labels` that have one (None when none has)."""
+    priors = [LABEL_VAD_PRIORS[lab] for lab in labels if lab in LABEL_VAD_PRIORS]
     if not priors:
         return None
     n = len(priors)

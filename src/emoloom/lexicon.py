@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,20 +59,23 @@ class VADLexicon:
     name: str
     path: str
     entries: Mapping[str, VAD3]
+    # surface form → resolved entry (or None); corpora repeat words, suffix rules are slow
+    _resolved: dict[str, VAD3 | None] = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def lookup(self, word: str) -> VAD3 | None:
         """The entry for `word`, or for the first of its suffix-stripped forms that has one."""
+        try:
+            return self._resolved[word]
+        except KeyError:
+            pass
         hit = self.entries.get(word)
-        if hit is not None:
-            return hit
-        for form in _base_forms(word):
-            hit = self.entries.get(form)
-            if hit is not None:
-                return hit
-        return None
+        if hit is None:
+            hit = next((self.entries[f] for f in _base_forms(word) if f in self.entries), None)
+        self._resolved[word] = hit
+        return hit
 
 
 def _unit(path: Path, line: int, field: str, raw: str, lo: float, hi: float) -> float:

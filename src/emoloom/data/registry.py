@@ -137,10 +137,8 @@ def load_split(
         origin, files = reader.hub.describe(split), []
     if not records:
         raise DataError(origin, None, None, f"no {split} records ({len(report.skipped)} skipped)")
-    weak = make_weak_vad(weak_vad or WeakVADConfig(), root)
-    return LoadedSplit(
-        corpus, split, attach_vad(records, weak), origin, files, report, reader.label_set
-    )
+    records = with_vad(records, weak_vad, root)
+    return LoadedSplit(corpus, split, records, origin, files, report, reader.label_set)
 
 
 def load_jsonl(
@@ -157,13 +155,19 @@ def load_jsonl(
     records = list(read_jsonl(path, report, label_set))
     if not records:
         raise DataError(path, None, None, f"no records ({len(report.skipped)} skipped)")
-    if any(r.vad is None for r in records):
-        weak = make_weak_vad(weak_vad or WeakVADConfig(), resolve_data_dir(data_dir))
-        records = attach_vad(records, weak)
-    else:
-        records = attach_vad(records, None)
+    records = with_vad(records, weak_vad, data_dir)
     name = label_set.name if label_set else "jsonl"
     return LoadedSplit(name, Path(path).stem, records, str(path), [Path(path)], report, label_set)
+
+
+def with_vad(
+    records: list[Record], weak_vad: WeakVADConfig | None, data_dir: str | Path | None
+) -> list[Record]:
+    """`attach_vad` with a lexicon loaded only when some record lacks a VAD."""
+    weak = None
+    if any(r.vad is None for r in records):
+        weak = make_weak_vad(weak_vad or WeakVADConfig(), resolve_data_dir(data_dir))
+    return attach_vad(records, weak)
 
 
 def attach_vad(records: Iterable[Record], weak: WeakVAD | None) -> list[Record]:
