@@ -31,11 +31,13 @@ from emoloom.labels import DAILYDIALOG
 
 _SPLIT_DIRS = {"train": "train", "dev": "validation", "test": "test"}
 _APOSTROPHE = re.compile(r"\s*[’']\s*(s|t|ll|re|m|d|ve)\b", re.IGNORECASE)
+_O_CLOCK = re.compile(r"\b([oO])\s*[’']\s*clock\b")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:%)])")
 _SPACE_AFTER_OPEN = re.compile(r"([($])\s+")
 
 
 def detokenize(text: str) -> str:
+    text = _O_CLOCK.sub(r"\1'clock", text)
     text = _APOSTROPHE.sub(r"'\1", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return _SPACE_AFTER_OPEN.sub(r"\1", text).strip()
@@ -108,6 +110,9 @@ class DailyDialog(CorpusReader):
         options: ReadOptions,
         report: LoadReport,
     ) -> Iterator[Record]:
+        if not utterances and not emotion_ids:
+            report.reject(DataError(path, n, None, "empty dialogue (no utterances, no labels)"))
+            return
         if len(utterances) != len(emotion_ids):
             error = DataError(
                 path,

@@ -40,27 +40,37 @@ class EmoBank(CorpusReader):
         self, root: Path, split: str, options: ReadOptions, report: LoadReport
     ) -> Iterator[Record]:
         (path,) = self.files(root, split)
-        # Decode line by line (exact line numbers for bad UTF-8), then let csv handle quoting;
-        # a quoted field spanning lines is joined back by feeding csv the original newlines.
+        # Decode line by line (exact line numbers for bad UTF-8), then let a strict csv reader
+        # handle quoting; a quoted field may span lines, so track where each row starts.
         numbered = [(n, line) for n, line in iter_lines(path, report) if line is not None]
         if not numbered:
             raise DataError(path, None, None, "file is empty (no header)")
-        reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)))
+        reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)), strict=True)
         header = next(reader)
         missing = [c for c in COLUMNS if c not in header]
         if missing:
-            raise DataError(path, 1, missing[0], "column missing from the header")
+            raise DataError(path, numbered[0][0], missing[0], "column missing from the header")
         ids = IdSet()
-        for fields in reader:
-            n = numbered[min(reader.line_num, len(numbered)) - 1][0]
-            if len(fields) != len(header):
-                report.reject(
-                    DataError(path, n, None, f"expected {len(header)} columns, got {len(fields)}")
-                )
+        while True:
+            start = reader.line_num  # lines consumed so far: this row starts at numbered[start]
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:
+                report.reject(DataError(path, numbered[start][0], None, f"malformed CSV ({err})"))
                 continue
-            yield from self._row(
-                path, n, dict(zip(header, fields, strict=True)), split, ids, report
-            )
+            n = numbered[start][0]
+            if len(fields) != len(header):
+                what = (
+                    "empty line"
+                    if not fields
+                    else f"expected {len(header)} columns, got {len(fields)}"
+                )
+                report.reject(DataError(path, n, None, what))
+                continue
+            row = dict(zip(header, fields, strict=True))
+            yield from self._row(path, n, row, split, ids, report)
 
     def read_hub(
         self,

@@ -37,12 +37,11 @@ def _unescape(text: str) -> str:
 
 
 class _Conversation:
-    """Turns of one conversation as they are read, checked row by row."""
+    """Turns of one conversation, checked row by row."""
 
     def __init__(self, conv_id: str, line: int, label: str, prompt: str) -> None:
         self.conv_id, self.line, self.label, self.prompt = conv_id, line, label, prompt
         self.turns: list[str] = []
-        self.bad = False
 
 
 class EmpatheticDialogues(CorpusReader):
@@ -62,10 +61,12 @@ class EmpatheticDialogues(CorpusReader):
         self, root: Path, split: str, options: ReadOptions, report: LoadReport
     ) -> Iterator[Record]:
         (path,) = self.files(root, split)
-        lines = iter_lines(path, report)
         header: list[str] | None = None
-        rows: list[tuple[int, dict[str, str]]] = []
-        for n, line in lines:
+        rows: list[tuple[int, str, dict[str, str] | None]] = []
+        for n, line in iter_lines(path, report, keep_bad=True):
+            if line is None:  # bad UTF-8, reported; its conversation cannot be trusted
+                rows.append((n, rows[-1][1] if rows else "", None))
+                continue
             if header is None:
                 header = line.split(",")
                 missing = [c for c in COLUMNS if c not in header]
@@ -83,8 +84,10 @@ class EmpatheticDialogues(CorpusReader):
                         f"{len(parts)} (commas in text must be written _comma_)",
                     )
                 )
+                rows.append((n, parts[0].strip(), None))
                 continue
-            rows.append((n, dict(zip(header, parts, strict=True))))
+            row = dict(zip(header, parts, strict=True))
+            rows.append((n, row["conv_id"].strip(), row))
         if header is None:
             raise DataError(path, None, None, "file is empty (no header)")
         yield from self._conversations(path, rows, split, options, report)
@@ -97,69 +100,73 @@ class EmpatheticDialogues(CorpusReader):
         report: LoadReport,
     ) -> Iterator[Record]:
         where = self.hub.describe(split)
-        parsed = []
+        parsed: list[tuple[int, str, dict[str, str] | None]] = []
         for n, row in enumerate(rows, start=1):
+            conv_id = str(row.get("conv_id", "")).strip()
             try:
-                parsed.append((n, {c: str(row[c]) for c in COLUMNS}))
+                parsed.append((n, conv_id, {c: str(row[c]) for c in COLUMNS}))
             except KeyError as err:
                 report.reject(DataError(where, n, str(err.args[0]), "column missing"))
+                parsed.append((n, conv_id, None))
         yield from self._conversations(where, parsed, split, options, report)
 
     def _conversations(
         self,
         path: Path | str,
-        rows: Iterable[tuple[int, dict[str, str]]],
+        rows: list[tuple[int, str, dict[str, str] | None]],
         split: str,
         options: ReadOptions,
         report: LoadReport,
     ) -> Iterator[Record]:
-        seen: dict[str, int] = {}
-        conv: _Conversation | None = None
-
-        def finish(conv: _Conversation | None) -> Iterator[Record]:
-            if conv is None or conv.bad:
-                return
+        """One record per conversation. A conversation is all or nothing: one bad row (already
+        reported with its line) drops it whole, so a partial dialogue never passes as complete,
+        and so does a conversation whose rows are not consecutive."""
+        blocks: list[tuple[str, list[tuple[int, dict[str, str] | None]]]] = []
+        for n, conv_id, row in rows:
+            if blocks and blocks[-1][0] == conv_id:
+                blocks[-1][1].append((n, row))
+            else:
+                blocks.append((conv_id, [(n, row)]))
+        first_line: dict[str, int] = {}
+        scattered: set[str] = set()
+        for conv_id, block in blocks:
+            if conv_id in first_line:
+                scattered.add(conv_id)
+                report.reject(
+                    DataError(
+                        path,
+                        block[0][0],
+                        "conv_id",
+                        f"{conv_id!r} reappears (first at line {first_line[conv_id]}); rows of "
+                        "a conversation must be consecutive",
+                    )
+                )
+            else:
+                first_line[conv_id] = block[0][0]
+        for conv_id, block in blocks:
+            if conv_id in scattered or any(row is None for _, row in block):
+                continue
             try:
+                conv = self._conversation(path, conv_id, block)  # type: ignore[arg-type]
                 yield self._record(path, conv, split, options)
             except DataError as err:
                 report.reject(err)
 
-        for n, row in rows:
-            conv_id = row["conv_id"].strip()
-            if conv is None or conv_id != conv.conv_id:
-                yield from finish(conv)
-                if conv_id in seen:
-                    report.reject(
-                        DataError(
-                            path,
-                            n,
-                            "conv_id",
-                            f"{conv_id!r} reappears (first at line {seen[conv_id]}); rows of "
-                            "a conversation must be consecutive",
-                        )
-                    )
-                    conv = _Conversation(conv_id, n, "", "")
-                    conv.bad = True
-                    continue
-                seen[conv_id] = n
-                conv = _Conversation(conv_id, n, row["context"].strip(), _unescape(row["prompt"]))
-                if not conv_id:
-                    conv.bad = True
-                    report.reject(DataError(path, n, "conv_id", "empty"))
-                elif conv.label not in EMPATHETIC:
-                    conv.bad = True
-                    report.reject(
-                        DataError(path, n, "context", f"unknown emotion label {conv.label!r}")
-                    )
-            if conv.bad:
-                continue
+    def _conversation(
+        self, path: Path | str, conv_id: str, block: list[tuple[int, dict[str, str]]]
+    ) -> _Conversation:
+        n, first = block[0]
+        if not conv_id:
+            raise DataError(path, n, "conv_id", "empty")
+        conv = _Conversation(conv_id, n, first["context"].strip(), _unescape(first["prompt"]))
+        if conv.label not in EMPATHETIC:
+            raise DataError(path, n, "context", f"unknown emotion label {conv.label!r}")
+        for n, row in block:
             error = self._check_row(path, n, row, conv)
             if error is not None:
-                conv.bad = True
-                report.reject(error)
-                continue
+                raise error
             conv.turns.append(_unescape(row["utterance"]))
-        yield from finish(conv)
+        return conv
 
     @staticmethod
     def _check_row(

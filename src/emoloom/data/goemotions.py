@@ -23,7 +23,6 @@ from emoloom.data.base import (
     IdSet,
     LoadReport,
     ReadOptions,
-    check_file,
     iter_lines,
 )
 from emoloom.errors import DataError
@@ -39,7 +38,8 @@ class GoEmotions(CorpusReader):
     )
 
     def files(self, root: Path, split: str) -> list[Path]:
-        return [root / f"{split}.tsv", root / "emotions.txt"]
+        ekman = root / "ekman_mapping.json"
+        return [root / f"{split}.tsv", root / "emotions.txt"] + ([ekman] if ekman.exists() else [])
 
     def read_local(
         self, root: Path, split: str, options: ReadOptions, report: LoadReport
@@ -120,18 +120,29 @@ def _check_label_files(root: Path) -> None:
     """emotions.txt must list our label set in order; ekman_mapping.json, when present, must
     match the official grouping we hard-code."""
     path = root / "emotions.txt"
-    check_file(path)
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if tuple(names) != GOEMOTIONS.labels:
-        raise DataError(
-            path, None, None, "label names or order differ from the GoEmotions label set"
-        )
+    names = [(n, line.strip()) for n, line in iter_lines(path, LoadReport()) if line.strip()]
+    for k, expected in enumerate(GOEMOTIONS.labels):
+        if k >= len(names):
+            raise DataError(
+                path, None, None, f"lists {len(names)} labels, expected 28 (missing {expected!r})"
+            )
+        n, got = names[k]
+        if got != expected:
+            raise DataError(
+                path,
+                n,
+                None,
+                f"expected label {expected!r} here, got {got!r} (names and order must match "
+                "the GoEmotions label set)",
+            )
+    if len(names) > len(GOEMOTIONS):
+        raise DataError(path, names[len(GOEMOTIONS)][0], None, "more than the 28 GoEmotions labels")
     ekman = root / "ekman_mapping.json"
     if ekman.exists():
         try:
             groups = json.loads(ekman.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise DataError(ekman, None, None, f"invalid JSON ({err})") from None
-        ours = {k: sorted(v) for k, v in GOEMOTIONS_EKMAN_GROUPS.items()}
-        if not isinstance(groups, dict) or {k: sorted(v) for k, v in groups.items()} != ours:
+            theirs = {k: sorted(v) for k, v in groups.items()}
+        except (ValueError, AttributeError, TypeError) as err:
+            raise DataError(ekman, None, None, f"invalid JSON mapping ({err})") from None
+        if theirs != {k: sorted(v) for k, v in GOEMOTIONS_EKMAN_GROUPS.items()}:
             raise DataError(ekman, None, None, "differs from the official GoEmotions→Ekman mapping")

@@ -22,7 +22,7 @@ from emoloom.data.registry import CORPORA, LoadedSplit, load_split, resolve_data
 from emoloom.data.stats import split_stats
 from emoloom.errors import DataError, EmoloomError
 from emoloom.labels import LABEL_SETS
-from emoloom.lexicon import WeakVADConfig
+from emoloom.lexicon import LEXICON_FILES, WeakVADConfig, load_lexicon
 
 MAX_REASONS = 5
 
@@ -47,6 +47,23 @@ def local_corpora(data_dir: str | Path | None) -> list[str]:
     if root is None:
         return []
     return [name for name, r in CORPORA.items() if (root / r.dirname).is_dir()]
+
+
+def _lexicon_entry(weak_vad: WeakVADConfig, data_dir: str | Path | None) -> dict[str, Any] | None:
+    """The lexicon file weak targets came from (None with lexicon "none" or gold VAD only)."""
+    root = resolve_data_dir(data_dir)
+    if weak_vad.lexicon == "none" or root is None:
+        return None
+    path = root / LEXICON_FILES[weak_vad.lexicon]
+    if not path.is_file():
+        return None  # nothing was read from it: every split carried gold VAD
+    lexicon = load_lexicon(weak_vad.lexicon, str(root))
+    return {
+        "name": lexicon.name,
+        "path": str(path),
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+    }
 
 
 def summary(loaded: LoadedSplit) -> dict[str, Any]:
@@ -88,6 +105,7 @@ def prepare(
         "contract_version": CONTRACT_VERSION,
         "read_options": asdict(options),
         "weak_vad": asdict(weak_vad),
+        "lexicon": _lexicon_entry(weak_vad, data_dir),
         "files": files,
     }
     with atomic_write(out_dir / "prepare.json") as f:
