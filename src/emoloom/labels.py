@@ -295,6 +295,8 @@ APPRAISAL_PROFILES: Mapping[str, tuple[float, float, float, float]] = MappingPro
 def _symmetric(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
     table: dict[str, str] = {}
     for a, b in pairs:
+        if a == b or a in table or b in table:
+            raise ValueError(f"mirror pair {a}<->{b} repeats a label: flips must be one-to-one")
         table[a], table[b] = b, a
     return MappingProxyType(table)
 
