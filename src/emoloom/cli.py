@@ -150,6 +150,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from emoloom.config import load_config
+    from emoloom.trainer import train
+
+    cfg = load_config(args.config, args.overrides)
+    result = train(cfg, resume=args.resume)
+    print(f"{result.status} at step {result.step} ({result.stopped_by}); run: {result.run_dir}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     label_set = get_label_set(args.label_set) if args.label_set else None
     print(json.dumps(schema(label_set), indent=2))
@@ -198,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_read_options(stats)
     stats.set_defaults(func=cmd_stats)
+
+    tr = sub.add_parser(
+        "train", help="fine-tune a backbone under the EmoLoom recipe", parents=[common]
+    )
+    tr.add_argument("config", help="YAML config (see configs/)")
+    tr.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. optim.lr=1e-4")
+    tr.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
+    tr.set_defaults(func=cmd_train)
 
     sch = sub.add_parser(
         "schema", help="print the JSON Schema of the input and output contract", parents=[common]
