@@ -388,3 +388,17 @@ def rationale_from_atoms(atoms: Sequence[float]) -> str:
     if not chosen:
         return "no clear appraisal"
     return " ".join(_ATOM_PHRASES[k][values[k] > 0.5] for k in chosen)
+
+
+def rationale_vocabulary() -> tuple[str, ...]:
+    """Every phrase `rationale_from_atoms` can return, in a fixed order: constrained decoding
+    restricts the rationale to these, the only rationales the model was trained on."""
+    phrases = ["no clear appraisal"]
+    sides = [(k, side) for k in range(N_ATOMS) for side in (False, True)]
+    for k, side in sides:
+        phrases.append(_ATOM_PHRASES[k][side])
+    for k, side in sides:
+        for j, other in sides:
+            if j != k:
+                phrases.append(f"{_ATOM_PHRASES[k][side]} {_ATOM_PHRASES[j][other]}")
+    return tuple(phrases)

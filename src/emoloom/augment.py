@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 
 from emoloom.contract import VAD, Record
 from emoloom.errors import EmoloomError
-from emoloom.labels import MIRROR_PAIRS, LabelSet, label_prior
+from emoloom.labels import MIRROR_PAIRS, LabelSet, label_prior, symmetric_pairs
 
 # Hand-written pairs of common English antonyms whose two sides sit on opposite sides of the
 # valence scale (checked by eye against the NRC VAD lexicon while writing them). A table, not a
@@ -130,17 +129,7 @@ _PAIRS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
-def _symmetric_words(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
-    """Both directions of each pair; a word in two pairs or paired with itself is a bug."""
-    table: dict[str, str] = {}
-    for a, b in pairs:
-        if a == b or a in table or b in table:
-            raise ValueError(f"mirror pair ({a!r}, {b!r}) repeats a word")
-        table[a], table[b] = b, a
-    return MappingProxyType(table)
-
-
-MIRROR_WORDS: Mapping[str, str] = _symmetric_words(_PAIRS)
+MIRROR_WORDS: Mapping[str, str] = symmetric_pairs(_PAIRS)
 
 # Longest words first so that the alternation tries "happiness" before "happy". The edges are
 # stricter than \b: a word joined to a letter by an apostrophe is part of a longer token, so

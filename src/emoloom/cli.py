@@ -160,6 +160,76 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decode_config(args: argparse.Namespace):
+    from emoloom.decoding import DecodeConfig
+
+    return DecodeConfig(
+        mode=args.mode,
+        use_cache=args.kv_cache,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from emoloom.inference import load_model, make_decoder
+    from emoloom.predict import predict_file
+
+    cfg, backbone = load_model(run=args.run, model=args.model)
+    label_set = args.label_set or cfg.data.train[0].label_set or cfg.data.train[0].corpus
+    decoder = make_decoder(cfg, backbone, [get_label_set(label_set).name], _decode_config(args))
+    source = None if args.input in (None, "-") else Path(args.input)
+    output = None if args.output in (None, "-") else Path(args.output)
+    summary = predict_file(
+        decoder, label_set, source, output, resume=args.resume, strict=args.strict
+    )
+    print(json.dumps(summary.as_dict()), file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from emoloom.evaluate import compare_cache, evaluate, polarity
+    from emoloom.inference import load_model
+    from emoloom.report_table import print_eval
+
+    cfg, backbone = load_model(run=args.run, model=args.model)
+    out = Path(args.out or args.run or f"runs/eval-{Path(args.model).name}")
+    decode = _decode_config(args)
+    if args.compare_cache:
+        result = compare_cache(
+            cfg, backbone, args.corpus, args.split, decode, limit=args.limit or 200
+        )
+        print(json.dumps(result, indent=2))
+        return 0
+    report = evaluate(
+        cfg, backbone, args.corpus, args.split, decode, out_dir=out,
+        time_budget=args.time_budget, limit=args.limit, seed=args.seed, resamples=args.resamples,
+    )  # fmt: skip
+    if args.polarity:
+        report["polarity"] = polarity(cfg, backbone, decode, split=args.split, limit=args.limit)
+    print_eval(report)
+    print(f"wrote {out}/eval/{args.corpus}-{args.split}.json and predictions/", file=sys.stderr)
+    return 0
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run", help="a training run directory (its config and latest weights)")
+    who.add_argument("--model", help="an untrained backbone: minilm, a hub id or a local path")
+
+
+def _add_decode_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding")
+    g.add_argument("--mode", choices=("constrained", "free"), default="constrained")
+    g.add_argument("--kv-cache", action="store_true", help="KV-on decoding (default: KV-off)")
+    g.add_argument("--max-new-tokens", type=int, default=96, help="free mode's bound")
+    g.add_argument("--batch-size", type=int, default=16)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     label_set = get_label_set(args.label_set) if args.label_set else None
     print(json.dumps(schema(label_set), indent=2))
@@ -216,6 +286,39 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. optim.lr=1e-4")
     tr.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
     tr.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser(
+        "predict", help="decode contract JSONL into predictions, one row per input row",
+        parents=[common],
+    )  # fmt: skip
+    _add_model_options(pr)
+    pr.add_argument("--input", default="-", help="contract JSONL file, or - for stdin")
+    pr.add_argument("--output", default="-", help="output JSONL file, or - for stdout")
+    pr.add_argument("--label-set", choices=tuple(LABEL_SETS), help="default: the run's first")
+    pr.add_argument("--resume", action="store_true", help="continue an interrupted --output")
+    pr.add_argument("--strict", action="store_true", help="stop at the first bad input row")
+    _add_decode_options(pr)
+    pr.set_defaults(func=cmd_predict)
+
+    ev = sub.add_parser(
+        "eval", help="decode a corpus split and compute the metric set", parents=[common]
+    )
+    who = ev.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run", help="a training run directory")
+    who.add_argument("--model", help="an untrained backbone: minilm, a hub id or a local path")
+    ev.add_argument(
+        "--corpus", default="goemotions", help="goemotions, empathetic, dailydialog, emobank"
+    )
+    ev.add_argument("--split", default="dev")
+    ev.add_argument("--time-budget", type=float, help="seconds; label-stratified order")
+    ev.add_argument("--limit", type=int, help="evaluate at most N examples")
+    ev.add_argument("--seed", type=int, default=0, help="order and bootstrap seed")
+    ev.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    ev.add_argument("--out", help="output folder (default: the run directory)")
+    ev.add_argument("--polarity", action="store_true", help="also Valence-Flip polarity pairs")
+    ev.add_argument("--compare-cache", action="store_true", help="KV-off vs KV-on agreement")
+    _add_decode_options(ev)
+    ev.set_defaults(func=cmd_eval)
 
     sch = sub.add_parser(
         "schema", help="print the JSON Schema of the input and output contract", parents=[common]

@@ -115,6 +115,7 @@ class PromptConfig:
     max_length: int = 256  # prompt + completion tokens; the prompt is truncated, never the answer
     rationale: bool = True  # the 8-word rationale in targets (from the appraisal verifier)
     max_context_turns: int = 3
+    list_labels: bool = False  # spell out every label in the prompt (zero-shot use)
 
     def __post_init__(self) -> None:
         if self.max_length < 32:

@@ -163,6 +163,7 @@ def build_training_data(cfg: TrainConfig, tokenizer: Any, seeds: dict[str, int])
                 max_length=cfg.prompt.max_length,
                 rationale=cfg.prompt.rationale,
                 max_context_turns=cfg.prompt.max_context_turns,
+                list_labels=cfg.prompt.list_labels,
             )
 
     for i, spec in enumerate(cfg.data.train):

@@ -292,11 +292,13 @@ APPRAISAL_PROFILES: Mapping[str, tuple[float, float, float, float]] = MappingPro
 )  # fmt: skip
 
 
-def _symmetric(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
+def symmetric_pairs(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
+    """Both directions of each pair. A word in two pairs, or paired with itself, is refused:
+    flips must be one-to-one so that flipping twice is the identity."""
     table: dict[str, str] = {}
     for a, b in pairs:
         if a == b or a in table or b in table:
-            raise ValueError(f"mirror pair {a}<->{b} repeats a label: flips must be one-to-one")
+            raise ValueError(f"mirror pair ({a!r}, {b!r}) repeats a word")
         table[a], table[b] = b, a
     return MappingProxyType(table)
 
@@ -307,7 +309,7 @@ def _symmetric(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
 # flipped only when all of its labels have one. Pairs are symmetric: flipping twice is identity.
 MIRROR_PAIRS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
-        "goemotions": _symmetric(
+        "goemotions": symmetric_pairs(
             [
                 ("joy", "sadness"), ("approval", "disapproval"), ("admiration", "disgust"),
                 ("excitement", "disappointment"), ("pride", "embarrassment"),
@@ -315,15 +317,15 @@ MIRROR_PAIRS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 ("love", "anger"),
             ]
         ),
-        "empathetic": _symmetric(
+        "empathetic": symmetric_pairs(
             [
                 ("joyful", "sad"), ("excited", "disappointed"), ("proud", "ashamed"),
                 ("confident", "apprehensive"), ("hopeful", "anxious"),
                 ("impressed", "disgusted"), ("content", "annoyed"),
             ]
         ),
-        "dailydialog": _symmetric([("happiness", "sadness")]),
-        "ekman": _symmetric([("joy", "sadness")]),
+        "dailydialog": symmetric_pairs([("happiness", "sadness")]),
+        "ekman": symmetric_pairs([("joy", "sadness")]),
     }
 )  # fmt: skip
 

@@ -204,3 +204,26 @@ def load_backbone(cfg: ModelConfig, seed: int) -> Backbone:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return Backbone(EmoLoomLM(model), tokenizer, cfg.name, dtype, trainable, total)
+
+
+def load_trained(run_dir: str | Path) -> tuple[Any, Backbone]:
+    """A run's config and its backbone with the weights of its latest checkpoint."""
+    from emoloom.checkpoint import latest_checkpoint
+    from emoloom.config import load_config
+    from emoloom.seed import derive_seeds
+
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise EmoloomError(f"{run_dir}: no checkpoint to load")
+    backbone = load_backbone(cfg.model, seed=derive_seeds(cfg.seed)["model"])
+    from safetensors.torch import load_file
+
+    weights = load_file(checkpoint / "model.safetensors")
+    unexpected = set(weights) - {n for n, _ in backbone.model.named_parameters()}
+    if unexpected:
+        raise EmoloomError(f"{checkpoint}: weights that fit no parameter: {sorted(unexpected)[:3]}")
+    backbone.model.load_state_dict(weights, strict=False)
+    backbone.lm.eval()
+    return cfg, backbone

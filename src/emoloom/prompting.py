@@ -23,22 +23,30 @@ from emoloom.contract import Prediction, Record, render
 from emoloom.errors import EmoloomError
 from emoloom.labels import LabelSet
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 _NUMBER = re.compile(r'"([vad])":([0-9.]+)')
 
 
 def render_prompt(
-    text: str, context: Sequence[str], label_set: LabelSet, *, rationale: bool
+    text: str,
+    context: Sequence[str],
+    label_set: LabelSet,
+    *,
+    rationale: bool,
+    list_labels: bool = False,
 ) -> str:
-    """The task prompt. Small models care about token identity, so it is short and fixed:
-    the label list once, the JSON keys in their output order, then the input."""
-    how_many = "one or more" if label_set.multi_label else "exactly one"
-    keys = "labels, vad" + (", rationale (at most 8 words)" if rationale else "")
-    lines = [
-        f"Emotion labels: {', '.join(label_set.labels)}.",
-        f"Reply with one JSON line: {keys}. labels: {how_many} of the emotion labels; "
-        "vad: valence, arousal, dominance from 0 to 1.",
-    ]
+    """The task prompt: names the label set and the output format, then the input.
+
+    Short on purpose: with KV-off decoding every generated token recomputes the whole prompt,
+    and in training the prompt is most of each sequence, so its length sets both costs. The
+    label vocabulary is learned from the answers; `list_labels` spells it out for zero-shot
+    use of instruction-tuned models (about 60 more tokens for GoEmotions).
+    """
+    how_many = "one or more labels" if label_set.multi_label else "one label"
+    keys = "labels, vad" + (", rationale" if rationale else "")
+    lines = [f"Task: {label_set.name} emotion ({how_many}) and VAD. Reply JSON: {keys}."]
+    if list_labels:
+        lines.append(f"Labels: {', '.join(label_set.labels)}.")
     if context:
         lines.append("Context: " + " | ".join(context))
     lines.append(f"Text: {text}")
@@ -99,8 +107,10 @@ class PromptEncoder:
         max_length: int = 256,
         rationale: bool = True,
         max_context_turns: int = 3,
+        list_labels: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
+        self.list_labels = list_labels
         self.label_set = label_set
         self.max_length = max_length
         self.rationale = rationale
@@ -117,7 +127,9 @@ class PromptEncoder:
     # ------------------------------------------------------------------------ prompt side
 
     def prompt_ids(self, text: str, context: Sequence[str]) -> list[int]:
-        prompt = render_prompt(text, context, self.label_set, rationale=self.rationale)
+        prompt = render_prompt(
+            text, context, self.label_set, rationale=self.rationale, list_labels=self.list_labels
+        )
         if self.use_chat_template:
             chat = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from emoloom.contract import Record
 from emoloom.losses import label_distribution, normalized_entropy
+from emoloom.metrics import classification_metrics
 from emoloom.modeling import EmoLoomLM
 from emoloom.prompting import PromptEncoder
 
@@ -61,18 +61,16 @@ def top1_macro_f1(
     probs: Sequence[np.ndarray],
     encoders: Mapping[str, PromptEncoder],
 ) -> dict[str, float]:
-    """Macro-F1 of the top-scored label against the gold labels, per label set (a quick
-    training-time signal; multi-label rows count as correct when the top label is gold)."""
+    """Macro-F1 per label set when each row predicts only its top-scored label (a quick
+    training-time signal), scored like `emoloom eval`: multi-label, over every label."""
     result: dict[str, float] = {}
     for name in sorted({n for _, n in rows}):
         labels = encoders[name].label_set.labels
-        gold, pred = [], []
-        for (record, n), p in zip(rows, probs, strict=True):
-            if n != name:
-                continue
-            top = labels[int(np.argmax(p))]
-            pred.append(top)
-            gold.append(top if top in record.labels else record.labels[0])
-        # macro over the labels that occur (in gold or prediction), as sklearn does by default
-        result[name] = float(f1_score(gold, pred, average="macro", zero_division=0))
+        picked = [
+            (record.labels, (labels[int(np.argmax(p))],))
+            for (record, n), p in zip(rows, probs, strict=True)
+            if n == name
+        ]
+        gold, pred = zip(*picked, strict=True)
+        result[name] = classification_metrics(gold, pred, labels)["macro_f1"]
     return result

@@ -26,6 +26,8 @@ from emoloom.seed import derive_seeds
 from emoloom.trainer import train
 
 EMOLOOM = [sys.executable, "-m", "emoloom.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+DEBUG = ROOT / "configs" / "debug.yaml"  # every run here: the debug config + overrides
 ROWS = [
     ("I am so happy and glad today", ["joy"], (0.9, 0.7, 0.7)),
     ("This is the best day, I love it", ["joy", "love"], (0.95, 0.7, 0.7)),
@@ -66,6 +68,7 @@ def overrides(data, out: Path, *extra: str) -> list[str]:
         "components.mixture.probe_every=2",
         "components.mixture.probe_size=8",
         "optim.batch_size=8",
+        "optim.grad_accum=1",
         "optim.lr=2e-3",
         "optim.warmup_steps=1",
         "optim.schedule_steps=6",
@@ -80,7 +83,7 @@ def overrides(data, out: Path, *extra: str) -> list[str]:
 
 
 def cfg_for(data, out, *extra):
-    return load_config(None, overrides(data, out, *extra))
+    return load_config(DEBUG, overrides(data, out, *extra))
 
 
 def weights_hash(run_dir: Path) -> str:
@@ -220,8 +223,8 @@ def test_lora_checkpoints_hold_only_the_adapter(data, tmp_path):
 def test_a_run_killed_with_sigkill_resumes_to_identical_weights(data, tmp_path):
     straight = train(cfg_for(data, tmp_path / "straight"))
     out = tmp_path / "killed"
-    argv = [*EMOLOOM, "train", "configs/debug.yaml", *overrides(data, out)]
-    cwd = Path(__file__).resolve().parents[2]
+    argv = [*EMOLOOM, "train", str(DEBUG), *overrides(data, out)]
+    cwd = ROOT
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = out / "tiny" / "metrics.jsonl"
     deadline = time.monotonic() + 120
@@ -245,8 +248,8 @@ def test_two_processes_follow_the_single_process_loss_trajectory(data, tmp_path)
     # accelerate 1.15 starts a single process for `--cpu --num_processes 2` (multi-CPU needs
     # mpirun there); `--multi_gpu` goes through torchrun, and on a CPU machine emoloom's
     # Accelerator(cpu=True) then runs DistributedType.MULTI_CPU over gloo.
-    argv = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "emoloom.cli", "train", "configs/debug.yaml", *overrides(data, tmp_path / "two", "budget.max_steps=4")]  # fmt: skip
-    cwd = Path(__file__).resolve().parents[2]
+    argv = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "emoloom.cli", "train", str(DEBUG), *overrides(data, tmp_path / "two", "budget.max_steps=4")]  # fmt: skip
+    cwd = ROOT
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((tmp_path / "two" / "tiny" / "manifest.json").read_text())

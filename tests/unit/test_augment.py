@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emoloom.augment import MIRROR_WORDS, _symmetric_words, flip_record, flip_text, valence_flip
+from emoloom.augment import MIRROR_WORDS, flip_record, flip_text, valence_flip
 from emoloom.contract import VAD, Record
 from emoloom.labels import (
     DAILYDIALOG,
@@ -13,6 +13,7 @@ from emoloom.labels import (
     LABEL_SETS,
     LABEL_VAD_PRIORS,
     MIRROR_PAIRS,
+    symmetric_pairs,
 )
 
 
@@ -60,9 +61,9 @@ def test_a_word_in_two_pairs_or_paired_with_itself_is_rejected():
     # the builder is what guarantees it, so check the builder refuses both mistakes
     assert len(MIRROR_WORDS) % 2 == 0
     with pytest.raises(ValueError, match="repeats"):
-        _symmetric_words([("good", "bad"), ("great", "bad")])
+        symmetric_pairs([("good", "bad"), ("great", "bad")])
     with pytest.raises(ValueError, match="repeats"):
-        _symmetric_words([("fine", "fine")])
+        symmetric_pairs([("fine", "fine")])
 
 
 # ------------------------------------------------------------------------------ flip_text

@@ -32,9 +32,14 @@ def tokenizer(request):
 
 def test_prompt_names_the_label_set_and_the_output_keys():
     prompt = render_prompt("so happy", ["hello"], EMPATHETIC, rationale=False)
-    assert "afraid, angry, annoyed" in prompt and "exactly one" in prompt
-    assert "labels, vad." in prompt and "rationale" not in prompt
+    assert prompt.startswith(
+        "Task: empathetic emotion (one label) and VAD. Reply JSON: labels, vad."
+    )
+    assert "rationale" not in prompt and "afraid" not in prompt
     assert prompt.endswith("Context: hello\nText: so happy")
+    multi = render_prompt("x", [], GOEMOTIONS, rationale=True, list_labels=True)
+    assert "one or more labels" in multi and "Reply JSON: labels, vad, rationale." in multi
+    assert "Labels: admiration, amusement, anger," in multi
 
 
 def test_completion_is_the_contract_line_and_eos(tokenizer):
@@ -86,9 +91,9 @@ def test_long_inputs_lose_context_then_text_never_the_answer(tokenizer):
     long = Record(
         id="l", text=" ".join(["word"] * 400), context=tuple(f"turn {i}" for i in range(5))
     )
-    enc = PromptEncoder(tokenizer, GOEMOTIONS, max_length=200)
+    enc = PromptEncoder(tokenizer, GOEMOTIONS, max_length=150)
     example = enc.encode(long, TARGET)
-    assert len(example.input_ids) <= 200 and example.truncated
+    assert len(example.input_ids) <= 150 and example.truncated
     line_ids = tokenizer(render(TARGET, GOEMOTIONS), add_special_tokens=False)["input_ids"]
     assert example.input_ids[example.prompt_len : -1] == line_ids
     assert example.supervised == len(line_ids) + 1
@@ -96,7 +101,7 @@ def test_long_inputs_lose_context_then_text_never_the_answer(tokenizer):
 
 def test_a_max_length_too_short_for_the_instructions_is_an_error(tokenizer):
     with pytest.raises(EmoloomError, match="max_length"):
-        PromptEncoder(tokenizer, GOEMOTIONS, max_length=60).encode(RECORD, TARGET)
+        PromptEncoder(tokenizer, GOEMOTIONS, max_length=70, list_labels=True).encode(RECORD, TARGET)
 
 
 def _minilm_batch():

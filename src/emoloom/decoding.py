@@ -1,0 +1,403 @@
+"""Greedy decoding of contract lines: KV-off by default, constrained or free.
+
+    decoder = Decoder(backbone.lm, tokenizer, encoder, DecodeConfig(mode="constrained"))
+    results = decoder.decode(records)        # one DecodeResult per record, in order
+
+**Constrained** (the default for evaluation). A valid answer is a choice of labels, three
+numbers in 0.00–1.00 and a rationale from the verifier's phrase set; its tokens are whatever
+the tokenizer makes of the canonical line (`contract.render`). For each decision the decoder
+enumerates the options, tokenises a representative full line per option (twice, with different
+fillers for the later slots, so nothing that depends on a later choice is committed early),
+and walks the tokens: where every live option agrees on the next token it is appended without
+calling the model (the JSON skeleton, the rest of a label once its first token is chosen, the
+".00" of 1.00); where they differ, one forward pass scores only the differing tokens and the
+argmax is kept. The answer is then rendered from the choices by the contract module — never
+detokenised — so ParseOK is 1 by construction for any model, random weights included.
+
+This is a small hand-written processor rather than a grammar library (outlines, xgrammar,
+lm-format-enforcer): those constrain *text*, and the default backbone's uncased WordPiece does
+not round-trip JSON (`{ " labels " : [` ...), so no text grammar matches what it emits; and
+skipping the model on forced tokens is the point of the exercise under KV-off decoding.
+
+**Free** (the paper's protocol): plain greedy generation over the whole vocabulary until the
+JSON object closes, the end-of-sequence token or `max_new_tokens`; the text goes through the
+contract's tail-scanning parser, which reports ParseOK and the failure reason honestly.
+
+KV-off (``use_cache=False``) recomputes the whole sequence at every model call and is the
+default; `use_cache=True` keeps a per-example KV cache instead (batch of one) for comparisons.
+Batches are right-padded: each row's logits are read at its own last real position, so padding
+never enters a row's computation and positions need no adjustment.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from emoloom.appraisal import rationale_vocabulary
+from emoloom.contract import ParseFailure, Prediction, Record, parse, render
+from emoloom.errors import EmoloomError
+from emoloom.modeling import EmoLoomLM
+from emoloom.prompting import PromptEncoder
+
+NUMBERS = tuple(round(i / 100, 2) for i in range(101))
+_CLOSE = "<close>"
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    mode: str = "constrained"  # constrained | free
+    use_cache: bool = False  # KV-off by default: the paper's protocol
+    max_new_tokens: int = 96  # free mode's bound on runaway generations
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("constrained", "free"):
+            raise EmoloomError(f"decode.mode={self.mode!r}; use constrained or free")
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise EmoloomError("decode.max_new_tokens and decode.batch_size must be >= 1")
+
+
+@dataclass
+class DecodeResult:
+    prediction: Prediction | None
+    line: str | None  # the canonical contract line (None when a free generation failed)
+    raw: str  # what the model produced (constrained: the same line)
+    parse_ok: bool
+    failure: str | None
+    model_calls: int
+    generated_tokens: int
+    forced_tokens: int
+    seconds: float
+
+
+@dataclass
+class _State:
+    """One example's progress through the answer's decisions."""
+
+    prompt: list[int]
+    completion: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    closed: bool = False
+    numbers: list[float] = field(default_factory=list)
+    rationale: str | None = None
+    candidates: list[int] | None = None  # token ids to score at the next model call
+    done: bool = False
+    calls: int = 0
+    forced: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+
+
+class AnswerSpace:
+    """The valid answers of one label set for one tokenizer, as token sequences (cached)."""
+
+    def __init__(self, encoder: PromptEncoder) -> None:
+        self.encoder = encoder
+        self.label_set = encoder.label_set
+        self.rationale = encoder.rationale
+        self.rationales = rationale_vocabulary() if encoder.rationale else (None,)
+        self._cache: dict[str, tuple[int, ...]] = {}
+        self._options: dict[tuple, list[tuple[Any, list[tuple[int, ...]]]]] = {}
+
+    def tokens(
+        self, labels: Sequence[str], numbers: Sequence[float], rationale: str | None
+    ) -> tuple[int, ...]:
+        pred = Prediction(tuple(labels), (numbers[0], numbers[1], numbers[2]), rationale)
+        line = render(pred, self.label_set, rationale=self.rationale)
+        ids = self._cache.get(line)
+        if ids is None:
+            ids, _, _ = self.encoder.completion(pred)
+            ids = tuple(ids)
+            if len(self._cache) < 200_000:
+                self._cache[line] = ids
+        return ids
+
+    def _fills(self, s: _State) -> list[tuple[list[float], str | None]]:
+        """Two fillers for undecided slots that differ everywhere they can."""
+        n = len(s.numbers)
+        low = s.numbers + [0.0] * (3 - n)
+        high = s.numbers + [1.0] * (3 - n)
+        r_low = s.rationale if s.rationale is not None else self.rationales[0]
+        r_high = s.rationale if s.rationale is not None else self.rationales[-1]
+        return [(low, r_low), (high, r_high)]
+
+    def options(self, s: _State) -> list[tuple[Any, list[tuple[int, ...]]]]:
+        """(option, representative token sequences) for the next undecided slot (memoised by
+        the decisions taken so far: examples that chose alike share the work)."""
+        key = (tuple(s.labels), s.closed, tuple(s.numbers), s.rationale)
+        found = self._options.get(key)
+        if found is None:
+            found = self._enumerate(s)
+            if len(self._options) < 50_000:
+                self._options[key] = found
+        return found
+
+    def _enumerate(self, s: _State) -> list[tuple[Any, list[tuple[int, ...]]]]:
+        fills = self._fills(s)
+        if not s.closed:
+            labels = self.label_set.labels
+            last = labels.index(s.labels[-1]) if s.labels else -1
+            room = self.label_set.multi_label or not s.labels
+            out: list[tuple[Any, list[tuple[int, ...]]]] = []
+            if s.labels:
+                out.append((_CLOSE, [self.tokens(s.labels, nums, r) for nums, r in fills]))
+            if room:
+                for label in labels[last + 1 :]:
+                    chosen = [*s.labels, label]
+                    reps = [self.tokens(chosen, nums, r) for nums, r in fills]
+                    later = labels.index(label) + 1
+                    if self.label_set.multi_label and later < len(labels):  # "then another"
+                        reps.append(self.tokens([*chosen, labels[-1]], *fills[0]))
+                    out.append((label, reps))
+            return out
+        if len(s.numbers) < 3:
+            out = []
+            for x in NUMBERS:
+                reps = []
+                for nums, r in fills:
+                    nums = [*s.numbers, x] + nums[len(s.numbers) + 1 :]
+                    reps.append(self.tokens(s.labels, nums, r))
+                out.append((x, reps))
+            return out
+        return [(r, [self.tokens(s.labels, s.numbers, r)]) for r in self.rationales]
+
+    def decide(self, s: _State, option: Any) -> None:
+        if not s.closed:
+            if option == _CLOSE:
+                s.closed = True
+            else:
+                s.labels.append(option)
+                if not self.label_set.multi_label:
+                    s.closed = True
+        elif len(s.numbers) < 3:
+            s.numbers.append(option)
+        else:
+            s.rationale = option
+
+    def complete(self, s: _State) -> bool:
+        return s.closed and len(s.numbers) == 3 and (s.rationale is not None or not self.rationale)
+
+    def advance(self, s: _State) -> None:
+        """Append forced tokens and take forced decisions until the model must be asked (sets
+        `s.candidates`) or the answer is complete (sets `s.done`)."""
+        while True:
+            if self.complete(s):
+                final = self.tokens(s.labels, s.numbers, s.rationale)
+                s.forced += len(final) - len(s.completion)
+                s.completion = list(final)
+                s.done, s.candidates = True, None
+                return
+            n = len(s.completion)
+            live = [
+                (opt, reps)
+                for opt, reps in self.options(s)
+                if all(list(rep[:n]) == s.completion for rep in reps)
+            ]
+            if not live:  # cannot happen for a consistent tokenizer; fail loudly, not silently
+                raise EmoloomError("constrained decoding lost every option (tokenizer drift)")
+            if len(live) == 1:
+                self.decide(s, live[0][0])
+                continue
+            nexts = sorted({rep[n] for _, reps in live for rep in reps if len(rep) > n})
+            if len(nexts) == 1:
+                s.completion.append(nexts[0])
+                s.forced += 1
+                continue
+            s.candidates = nexts
+            return
+
+    def choose(self, s: _State, logits: torch.Tensor) -> None:
+        assert s.candidates is not None
+        ids = torch.tensor(s.candidates)
+        s.completion.append(int(ids[int(torch.argmax(logits[ids]))]))
+        s.calls += 1
+        s.candidates = None
+
+
+class Decoder:
+    def __init__(
+        self,
+        lm: EmoLoomLM,
+        tokenizer: Any,
+        encoders: dict[str, PromptEncoder],
+        config: DecodeConfig,
+    ) -> None:
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.encoders = encoders
+        self.config = config
+        self.pad_id = tokenizer.pad_token_id
+        self.spaces = {name: AnswerSpace(enc) for name, enc in encoders.items()}
+        self._wordpiece = type(tokenizer).__name__.startswith("Bert")
+        hf = lm._hf
+        params = inspect.signature(hf.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    # ---------------------------------------------------------------------- model calls
+
+    @torch.no_grad()
+    def _last_logits(self, sequences: Sequence[list[int]]) -> torch.Tensor:
+        """Next-token logits after each sequence (KV-off: the full sequence every time)."""
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for b, seq in enumerate(sequences):
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+        last = torch.tensor([len(s) - 1 for s in sequences])
+        return self.lm(ids, mask, torch.arange(len(sequences)), last)
+
+    @torch.no_grad()
+    def _cached_logits(self, new: list[int], cache: dict[str, Any]) -> torch.Tensor:
+        """KV-on: feed only the tokens the cache has not seen (batch of one)."""
+        kwargs = {self._cache_arg: cache.get("kv"), "use_cache": True}
+        ids = torch.tensor([new])
+        seen = cache.get("length", 0)
+        mask = torch.ones((1, seen + len(new)), dtype=torch.long)
+        out = self.lm._hf(input_ids=ids, attention_mask=mask, **kwargs)
+        cache["kv"] = out["cache"] if "cache" in out else out["past_key_values"]
+        cache["length"] = seen + len(new)
+        return out.logits[0, -1].float()  # the HF forward applies any logit softcapping itself
+
+    # -------------------------------------------------------------------------- decoding
+
+    def decode(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
+        """Decode each (record, label set name) row; results in input order."""
+        self.lm.eval()
+        results: list[DecodeResult] = []
+        size = 1 if self.config.use_cache else self.config.batch_size
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            if self.config.mode == "constrained":
+                results += self._constrained(chunk)
+            else:
+                results += self._free(chunk)
+        return results
+
+    def _constrained(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
+        states = [_State(self.encoders[name].encode(record).input_ids) for record, name in rows]
+        spaces = [self.spaces[name] for _, name in rows]
+        caches: list[dict[str, Any]] = [{} for _ in rows]
+        for s, space in zip(states, spaces, strict=True):
+            space.advance(s)
+        while True:
+            waiting = [i for i, s in enumerate(states) if not s.done]
+            if not waiting:
+                break
+            if self.config.use_cache:
+                (i,) = waiting
+                s = states[i]
+                seq = s.prompt + s.completion
+                logits = self._cached_logits(seq[caches[i].get("length", 0) :], caches[i])
+                spaces[i].choose(s, logits)
+                spaces[i].advance(s)
+            else:
+                logits = self._last_logits(
+                    [states[i].prompt + states[i].completion for i in waiting]
+                )
+                for row, i in enumerate(waiting):
+                    spaces[i].choose(states[i], logits[row])
+                    spaces[i].advance(states[i])
+            for i in waiting:
+                if states[i].done and not states[i].seconds:
+                    states[i].seconds = time.perf_counter() - states[i].started
+        out = []
+        for s, space in zip(states, spaces, strict=True):
+            pred = Prediction(
+                tuple(s.labels), (s.numbers[0], s.numbers[1], s.numbers[2]), s.rationale
+            )
+            line = render(pred, space.label_set, rationale=space.rationale)
+            out.append(
+                DecodeResult(
+                    pred, line, line, True, None, s.calls, len(s.completion), s.forced, s.seconds
+                )
+            )
+        return out
+
+    def _text(self, ids: Sequence[int]) -> str:
+        """Generated tokens as text. WordPiece decoding puts spaces around punctuation, which
+        no JSON parser accepts; join pieces without spaces except between two word pieces."""
+        if not self._wordpiece:
+            return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        pieces = [
+            t
+            for t in self.tokenizer.convert_ids_to_tokens(list(ids))
+            if t not in self.tokenizer.all_special_tokens
+        ]
+        text = ""
+        for piece in pieces:
+            if piece.startswith("##"):
+                text += piece[2:]
+            elif text and re.match(r"\w", piece) and re.search(r"[A-Za-z]$", text):
+                text += " " + piece
+            else:
+                text += piece
+        return text
+
+    def _free(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
+        eos = {enc.eos_id for enc in self.encoders.values()}
+        prompts = [self.encoders[name].encode(record).input_ids for record, name in rows]
+        generated: list[list[int]] = [[] for _ in rows]
+        finished = [False] * len(rows)
+        calls = [0] * len(rows)
+        started = time.perf_counter()
+        seconds = [0.0] * len(rows)
+        caches: list[dict[str, Any]] = [{} for _ in rows]
+        for _ in range(self.config.max_new_tokens):
+            active = [i for i in range(len(rows)) if not finished[i]]
+            if not active:
+                break
+            if self.config.use_cache:
+                (i,) = active
+                seq = prompts[i] + generated[i]
+                logits = self._cached_logits(seq[caches[i].get("length", 0) :], caches[i])[None]
+            else:
+                logits = self._last_logits([prompts[i] + generated[i] for i in active])
+            for row, i in enumerate(active):
+                token = int(torch.argmax(logits[row]))
+                calls[i] += 1
+                if token in eos:
+                    finished[i] = True
+                else:
+                    generated[i].append(token)
+                    text = self._text(generated[i])
+                    if text.count("{") and text.count("{") == text.count("}"):
+                        finished[i] = True  # the JSON object closed: the answer is complete
+                if finished[i]:
+                    seconds[i] = time.perf_counter() - started
+        out = []
+        for i, (_, name) in enumerate(rows):
+            raw = self._text(generated[i])
+            seconds[i] = seconds[i] or time.perf_counter() - started
+            result = parse(raw, self.encoders[name].label_set)
+            if isinstance(result, ParseFailure):
+                out.append(
+                    DecodeResult(
+                        None,
+                        None,
+                        raw,
+                        False,
+                        result.reason.value,
+                        calls[i],
+                        len(generated[i]),
+                        0,
+                        seconds[i],
+                    )
+                )
+            else:
+                line = render(
+                    result, self.encoders[name].label_set, rationale=self.encoders[name].rationale
+                )
+                out.append(
+                    DecodeResult(
+                        result, line, raw, True, None, calls[i], len(generated[i]), 0, seconds[i]
+                    )
+                )
+        return out

@@ -1,0 +1,292 @@
+"""Evaluate a model on a corpus split: decode, log every example, compute the metric set.
+
+    emoloom eval --run runs/default --corpus goemotions --split test
+    emoloom eval --run runs/default --corpus dailydialog --split test --time-budget 300
+
+Writes ``<out>/predictions/<corpus>-<split>.jsonl`` (one row per example: gold, prediction,
+ParseOK, failure, decode stats) and ``<out>/eval/<corpus>-<split>.json`` (metrics with
+bootstrap CIs, strict and paper views, per-label scores, confusion matrix).
+
+Which label set the prompt names, and how predictions are scored:
+
+- goemotions, empathetic: their own label set; GoEmotions also at the Ekman level (official
+  mapping) and EmpatheticDialogues as accuracy.
+- dailydialog (cross-corpus): the GoEmotions prompt; predictions map to DailyDialog's 7 classes
+  through GoEmotions→Ekman→DailyDialog (neutral → no emotion). Macro-F1 over 7 classes and over
+  the 6 emotions ("no emotion" excluded, the DailyDialog convention).
+- emobank: the GoEmotions prompt; only VAD is scored, against EmoBank's gold VAD.
+
+``--time-budget S`` evaluates examples in a seeded, label-stratified order (round-robin over
+gold labels, shuffled within each) until S seconds have passed, then reports how many were
+evaluated next to metrics with confidence intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emoloom.atomic import atomic_write
+from emoloom.augment import valence_flip
+from emoloom.config import TrainConfig
+from emoloom.contract import Record
+from emoloom.data import load_split
+from emoloom.decoding import DecodeConfig, DecodeResult
+from emoloom.inference import make_decoder
+from emoloom.labels import LABEL_SETS, MIRROR_PAIRS, map_labels
+from emoloom.metrics import classification_metrics, evaluate_rows, vad_metrics
+from emoloom.modeling import Backbone
+
+
+@dataclass(frozen=True)
+class Protocol:
+    prompt: str  # label set the prompt names
+    target: str | None  # label set scored against (None: VAD only)
+    exclude: tuple[str, ...] = ()
+
+
+PROTOCOLS = {
+    "goemotions": Protocol("goemotions", "goemotions"),
+    "empathetic": Protocol("empathetic", "empathetic"),
+    "dailydialog": Protocol("goemotions", "dailydialog", ("no emotion",)),
+    "emobank": Protocol("goemotions", None),
+}
+
+
+def _load(cfg: TrainConfig, corpus: str, split: str):
+    """A split read with the run's own reading and weak-VAD settings."""
+    data = cfg.data
+    return load_split(
+        corpus, split, data_dir=data.data_dir, options=data.read, weak_vad=data.weak_vad
+    )
+
+
+def stratified_order(records: Sequence[Record], seed: int) -> list[int]:
+    """Indices in a seeded, label-stratified order: a prefix of any length covers the labels
+    about evenly, so a time-bounded run still sees rare classes."""
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(r.labels[0] if r.labels else "", []).append(i)
+    queues = [list(rng.permutation(groups[k])) for k in sorted(groups)]
+    order: list[int] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                order.append(int(q.pop(0)))
+    return order
+
+
+def _row(record: Record, result: DecodeResult, protocol: Protocol) -> dict[str, Any]:
+    pred = result.prediction
+    labels = list(pred.labels) if pred is not None else None
+    if labels is not None and protocol.target and protocol.target != protocol.prompt:
+        labels = list(map_labels(labels, protocol.prompt, protocol.target))
+    return {
+        "id": record.id,
+        "gold_labels": list(record.labels),
+        "gold_vad": list(record.vad.as_tuple()) if record.vad is not None else None,
+        "pred_labels": labels,
+        "pred_prompt_labels": list(pred.labels) if pred is not None else None,
+        "pred_vad": list(pred.vad) if pred is not None else None,
+        "parse_ok": result.parse_ok,
+        "failure": result.failure,
+        "line": result.line,
+        "raw": result.raw if not result.parse_ok else None,
+        "model_calls": result.model_calls,
+        "generated_tokens": result.generated_tokens,
+    }
+
+
+def evaluate(
+    cfg: TrainConfig,
+    backbone: Backbone,
+    corpus: str,
+    split: str,
+    decode: DecodeConfig,
+    *,
+    out_dir: Path,
+    time_budget: float | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    resamples: int = 1000,
+) -> dict[str, Any]:
+    protocol = PROTOCOLS[corpus] if corpus in PROTOCOLS else Protocol(corpus, corpus)
+    loaded = _load(cfg, corpus, split)
+    records = loaded.records
+    order = stratified_order(records, seed) if time_budget else list(range(len(records)))
+    order = order[:limit] if limit else order
+    decoder = make_decoder(cfg, backbone, [protocol.prompt], decode)
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    calls = 0
+    for start in range(0, len(order), decode.batch_size):
+        chunk = [records[i] for i in order[start : start + decode.batch_size]]
+        for record, result in zip(
+            chunk, decoder.decode([(r, protocol.prompt) for r in chunk]), strict=True
+        ):
+            rows.append(_row(record, result, protocol))
+            calls += result.model_calls
+        if time_budget is not None and time.perf_counter() - started >= time_budget:
+            break
+    seconds = time.perf_counter() - started
+
+    report: dict[str, Any] = {
+        "corpus": corpus,
+        "split": split,
+        "prompt_label_set": protocol.prompt,
+        "target_label_set": protocol.target,
+        "decode": {"mode": decode.mode, "use_cache": decode.use_cache},
+        "examples_total": len(records),
+        "examples_evaluated": len(rows),
+        "time_budget_s": time_budget,
+        "seconds": round(seconds, 2),
+        "examples_per_s": round(len(rows) / seconds, 3) if seconds else None,
+        "model_calls_per_example": round(calls / len(rows), 2) if rows else None,
+        "seed": seed,
+        "resamples": resamples,
+    }
+    if protocol.target is not None:
+        labels = LABEL_SETS[protocol.target].labels
+        report["metrics"] = evaluate_rows(
+            rows, labels, exclude=protocol.exclude, seed=seed, resamples=resamples
+        )
+        if corpus == "goemotions":
+            report["ekman"] = _ekman_view(rows)
+        if protocol.exclude:  # DailyDialog: both conventions, strict view
+            cls = report["metrics"]["strict"]["classification"]
+            report["macro_f1_all_classes"] = cls["all_labels"]["macro_f1"]
+            report["macro_f1_without_excluded"] = cls["macro_f1"]
+    else:
+        ok = [r for r in rows if r["parse_ok"]]
+        gold = np.array([r["gold_vad"] for r in rows])
+        pred = np.array([r["pred_vad"] if r["parse_ok"] else [0.5, 0.5, 0.5] for r in rows])
+        report["metrics"] = {
+            "n": len(rows),
+            "parse_ok": len(ok) / len(rows) if rows else None,
+            "strict": {"vad": vad_metrics(gold, pred)},
+        }
+    _write(out_dir, corpus, split, rows, report)
+    return report
+
+
+def _ekman_view(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """GoEmotions scored at the Ekman level (official mapping), strict view."""
+    gold = [map_labels(r["gold_labels"], "goemotions", "ekman") for r in rows]
+    pred = [
+        map_labels(r["pred_labels"], "goemotions", "ekman") if r["parse_ok"] else () for r in rows
+    ]
+    m = classification_metrics(gold, pred, LABEL_SETS["ekman"].labels)
+    return {k: m[k] for k in ("macro_f1", "macro_recall", "micro_f1", "exact_match")}
+
+
+def _write(out_dir: Path, corpus: str, split: str, rows: list[dict], report: dict) -> None:
+    name = f"{corpus}-{split}"
+    with atomic_write(out_dir / "predictions" / f"{name}.jsonl") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    with atomic_write(out_dir / "eval" / f"{name}.json") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+
+
+def polarity(
+    cfg: TrainConfig,
+    backbone: Backbone,
+    decode: DecodeConfig,
+    *,
+    corpus: str = "goemotions",
+    split: str = "dev",
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Polarity sensitivity on Valence-Flipped pairs: does the prediction flip with the text?
+
+    valence_flip_rate: predicted valence of the original and the flipped text fall on opposite
+    sides of 0.5, in the direction of their gold valences; label_flip_rate: the flipped text's
+    predicted labels are the mirrors of the original's; polarity_flip_rate: both at once.
+    """
+    protocol = PROTOCOLS[corpus]
+    label_set = LABEL_SETS[protocol.prompt]
+    loaded = _load(cfg, corpus, split)
+    flipped = valence_flip(loaded.records, label_set)[:limit]
+    parents = {r.id: r for r in loaded.records}
+    originals = [parents[f.meta["parent"]] for f in flipped]
+    decoder = make_decoder(cfg, backbone, [protocol.prompt], decode)
+    a = decoder.decode([(r, protocol.prompt) for r in originals])
+    b = decoder.decode([(r, protocol.prompt) for r in flipped])
+    mirror = MIRROR_PAIRS[label_set.name]
+    valence = labels = both = 0
+    for orig, flip, ra, rb in zip(originals, flipped, a, b, strict=True):
+        if ra.prediction is None or rb.prediction is None:
+            continue
+        direction = np.sign(orig.vad.v - flip.vad.v)  # type: ignore[union-attr]
+        va, vb = ra.prediction.vad[0], rb.prediction.vad[0]
+        v_ok = (va - 0.5) * (vb - 0.5) < 0 and np.sign(va - vb) == direction
+        expected = {mirror.get(lab) for lab in ra.prediction.labels}
+        l_ok = None not in expected and set(rb.prediction.labels) == expected
+        valence += v_ok
+        labels += l_ok
+        both += v_ok and l_ok
+    n = len(flipped)
+    return {
+        "corpus": corpus,
+        "split": split,
+        "pairs": n,
+        "valence_flip_rate": valence / n if n else None,
+        "label_flip_rate": labels / n if n else None,
+        "polarity_flip_rate": both / n if n else None,
+    }
+
+
+def compare_cache(
+    cfg: TrainConfig,
+    backbone: Backbone,
+    corpus: str,
+    split: str,
+    decode: DecodeConfig,
+    *,
+    limit: int = 200,
+) -> dict[str, Any]:
+    """KV-off vs KV-on on the same rows: label agreement, VAD max |Δ|, byte-identical share."""
+    protocol = PROTOCOLS[corpus]
+    loaded = _load(cfg, corpus, split)
+    rows = [(r, protocol.prompt) for r in loaded.records[:limit]]
+    results = {}
+    timings = {}
+    for use_cache in (False, True):
+        config = DecodeConfig(decode.mode, use_cache, decode.max_new_tokens, decode.batch_size)
+        decoder = make_decoder(cfg, backbone, [protocol.prompt], config)
+        started = time.perf_counter()
+        results[use_cache] = decoder.decode(rows)
+        timings[use_cache] = time.perf_counter() - started
+    off, on = results[False], results[True]
+    same_labels = sum(
+        (x.prediction and y.prediction and x.prediction.labels == y.prediction.labels) or False
+        for x, y in zip(off, on, strict=True)
+    )
+    vad_diff = max(
+        (
+            max(abs(p - q) for p, q in zip(x.prediction.vad, y.prediction.vad, strict=True))
+            for x, y in zip(off, on, strict=True)
+            if x.prediction and y.prediction
+        ),
+        default=None,
+    )
+    identical = sum(x.raw == y.raw for x, y in zip(off, on, strict=True))
+    n = len(rows)
+    return {
+        "corpus": corpus,
+        "split": split,
+        "examples": n,
+        "mode": decode.mode,
+        "label_agreement": same_labels / n if n else None,
+        "vad_max_abs_diff": vad_diff,
+        "byte_identical_share": identical / n if n else None,
+        "seconds_kv_off": round(timings[False], 2),
+        "seconds_kv_on": round(timings[True], 2),
+    }

@@ -1,0 +1,286 @@
+"""Decoding, batch prediction and evaluation on tiny random models (nothing downloaded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emoloom.config import ModelConfig, TrainConfig
+from emoloom.contract import Record, parse
+from emoloom.decoding import DecodeConfig
+from emoloom.evaluate import evaluate, polarity, stratified_order
+from emoloom.inference import load_model, make_decoder
+from emoloom.labels import DAILYDIALOG, EMPATHETIC, GOEMOTIONS
+from emoloom.predict import predict_file
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
+WORDS = "happy sad angry love hate great terrible fine okay worried calm excited bored".split()
+
+
+def texts(n: int) -> list[Record]:
+    return [
+        Record(id=f"t{i}", text=f"I feel {WORDS[i % len(WORDS)]} about thing {i} today")
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module", params=["tiny-qwen2", "tiny-llama"])
+def model(request):
+    return load_model(model=request.param)
+
+
+def decoder_for(model, label_sets=("goemotions",), **kwargs):
+    cfg, backbone = model
+    return make_decoder(cfg, backbone, list(label_sets), DecodeConfig(**kwargs))
+
+
+def test_constrained_decoding_is_always_valid_even_for_a_random_model(model):
+    rows = [(r, "goemotions" if i % 2 else "empathetic") for i, r in enumerate(texts(200))]
+    results = decoder_for(model, ("goemotions", "empathetic"), batch_size=32).decode(rows)
+    assert len(results) == 200 and all(r.parse_ok for r in results)
+    for (_, name), result in zip(rows, results, strict=True):
+        label_set = GOEMOTIONS if name == "goemotions" else EMPATHETIC
+        assert parse(result.line, label_set) == result.prediction  # the line is canonical
+        assert result.prediction.labels and set(result.prediction.labels) <= set(label_set.labels)
+        if not label_set.multi_label:
+            assert len(result.prediction.labels) == 1
+        assert len(result.prediction.rationale.split()) <= 8
+    # forced tokens cost no model call
+    assert sum(r.model_calls for r in results) < sum(r.generated_tokens for r in results) / 2
+
+
+def test_free_decoding_reports_its_real_parse_rate(model):
+    results = decoder_for(model, mode="free", max_new_tokens=32, batch_size=16).decode(
+        [(r, "goemotions") for r in texts(40)]
+    )
+    rate = sum(r.parse_ok for r in results) / len(results)
+    assert rate < 1.0  # a random model does not write JSON by chance
+    failed = [r for r in results if not r.parse_ok]
+    assert all(r.failure and r.prediction is None and r.line is None for r in failed)
+    assert all(r.model_calls <= 32 for r in results)
+
+
+def test_greedy_decoding_is_deterministic_across_runs_and_batch_sizes(model):
+    rows = [(r, "goemotions") for r in texts(24)]
+    one = [r.line for r in decoder_for(model, batch_size=1).decode(rows)]
+    eight = [r.line for r in decoder_for(model, batch_size=8).decode(rows)]
+    again = [r.line for r in decoder_for(model, batch_size=8).decode(rows)]
+    assert one == eight == again
+
+
+def test_kv_on_and_kv_off_agree_in_fp32(model):
+    rows = [(r, "goemotions") for r in texts(12)]
+    off = [r.line for r in decoder_for(model, use_cache=False).decode(rows)]
+    on = [r.line for r in decoder_for(model, use_cache=True).decode(rows)]
+    assert off == on
+
+
+def test_minilm_constrained_lines_are_rendered_not_detokenised():
+    cfg, backbone = load_model(model="minilm")
+    decoder = make_decoder(cfg, backbone, ["dailydialog"], DecodeConfig(batch_size=4))
+    results = decoder.decode([(r, "dailydialog") for r in texts(8)])
+    for result in results:
+        assert result.parse_ok and '" labels "' not in result.line
+        assert parse(result.line, DAILYDIALOG).ok
+
+
+def _jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _input_lines(n: int, bad_at: int | None = None) -> list[str]:
+    lines = [
+        json.dumps({"id": f"r{i}", "text": f"row {i} is {WORDS[i % len(WORDS)]}"}) for i in range(n)
+    ]
+    if bad_at is not None:
+        lines[bad_at] = '{"id": "broken", "text": '  # truncated JSON
+    return lines
+
+
+def test_predict_keeps_every_row_and_marks_a_malformed_one(model, tmp_path):
+    source = _jsonl(
+        tmp_path / "in.jsonl", _input_lines(10, bad_at=4) + ["", '{"id":"r1","text":"dup"}']
+    )
+    out = tmp_path / "out.jsonl"
+    summary = predict_file(decoder_for(model, batch_size=3), "goemotions", source, out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 12 and summary.rows == 12 and summary.errors == 3
+    assert [r.get("id") for r in rows[:4]] == ["r0", "r1", "r2", "r3"]
+    assert (
+        rows[4]["parse_ok"] is False
+        and rows[4]["input_line"] == 5
+        and "invalid JSON" in rows[4]["error"]
+    )
+    assert "empty line" in rows[10]["error"] and "duplicate id" in rows[11]["error"]
+    assert all(r["parse_ok"] for i, r in enumerate(rows) if i not in (4, 10, 11))
+    assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_predict_strict_stops_at_the_first_bad_row(model, tmp_path):
+    from emoloom.errors import DataError
+
+    source = _jsonl(tmp_path / "in.jsonl", _input_lines(6, bad_at=2))
+    with pytest.raises(DataError, match=r"in.jsonl:3"):
+        predict_file(decoder_for(model), "goemotions", source, tmp_path / "o.jsonl", strict=True)
+
+
+def test_predict_output_is_byte_identical_across_runs(model, tmp_path):
+    source = _jsonl(tmp_path / "in.jsonl", _input_lines(9))
+    predict_file(decoder_for(model, batch_size=4), "goemotions", source, tmp_path / "a.jsonl")
+    predict_file(decoder_for(model, batch_size=2), "goemotions", source, tmp_path / "b.jsonl")
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_an_interrupted_predict_resumes_without_duplicates_or_gaps(model, tmp_path):
+    source = _jsonl(tmp_path / "in.jsonl", _input_lines(11, bad_at=6))
+    straight = tmp_path / "straight.jsonl"
+    predict_file(decoder_for(model, batch_size=3), "goemotions", source, straight)
+
+    decoder = decoder_for(model, batch_size=3)
+    real = decoder.decode
+    calls = {"n": 0}
+
+    def dying(rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(rows)
+
+    decoder.decode = dying
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(decoder, "goemotions", source, out)
+    partial = tmp_path / "out.jsonl.partial"
+    with partial.open("a") as f:  # a torn write, as a SIGKILL mid-line would leave
+        f.write('{"id": "r7", "predic')
+    decoder.decode = real
+    summary = predict_file(decoder, "goemotions", source, out, resume=True)
+    assert summary.resumed_from == 6
+    assert out.read_bytes() == straight.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_predict_killed_with_sigkill_resumes_to_the_same_file(tmp_path):
+    source = _jsonl(tmp_path / "in.jsonl", _input_lines(60, bad_at=13))
+    argv = [sys.executable, "-m", "emoloom.cli", "predict", "--model", "tiny-qwen2", "--label-set", "goemotions", "--input", str(source), "--batch-size", "4"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([*argv, "--output", str(tmp_path / "straight.jsonl")], check=True, env=env, capture_output=True)  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([*argv, "--output", str(out)], env=env, stderr=subprocess.DEVNULL)
+    partial = tmp_path / "out.jsonl.partial"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if partial.exists() and partial.read_text().count("\n") >= 10:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run([*argv, "--output", str(out), "--resume"], env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.read_bytes() == (tmp_path / "straight.jsonl").read_bytes()
+    assert len(out.read_text().splitlines()) == 60
+
+
+def test_stratified_order_interleaves_labels_and_depends_on_the_seed():
+    records = [
+        Record(id=str(i), text="x", labels=("joy",) if i < 6 else ("anger",)) for i in range(9)
+    ]
+    order = stratified_order(records, seed=1)
+    assert sorted(order) == list(range(9))
+    first = [records[i].labels[0] for i in order[:6]]
+    assert first.count("joy") == 3 and first.count("anger") == 3
+    assert order == stratified_order(records, seed=1)
+    many = [
+        Record(id=str(i), text="x", labels=(("joy", "anger", "fear")[i % 3],)) for i in range(60)
+    ]
+    assert stratified_order(many, seed=1) != stratified_order(many, seed=2)
+
+
+def _fixture_cfg() -> TrainConfig:
+    from emoloom.config import DataConfig
+
+    return TrainConfig(
+        model=ModelConfig(name="tiny-qwen2"), data=DataConfig(data_dir=str(FIXTURES))
+    )
+
+
+def test_evaluate_writes_the_per_example_log_and_metrics(tmp_path):
+    _, backbone = load_model(model="tiny-qwen2")
+    cfg = _fixture_cfg()
+    report = evaluate(
+        cfg,
+        backbone,
+        "goemotions",
+        "test",
+        DecodeConfig(batch_size=2),
+        out_dir=tmp_path,
+        resamples=20,
+    )
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "predictions" / "goemotions-test.jsonl").read_text().splitlines()
+    ]
+    saved = json.loads((tmp_path / "eval" / "goemotions-test.json").read_text())
+    assert len(rows) == report["examples_evaluated"] == report["examples_total"] == 3
+    assert saved["metrics"]["parse_ok"] == 1.0
+    strict = saved["metrics"]["strict"]
+    assert {"macro_f1", "macro_recall", "micro_f1", "exact_match", "vad_score"} <= set(
+        strict["headline"]
+    )
+    assert set(strict["ci"]["macro_f1"]) == {"value", "ci_low", "ci_high"}
+    assert len(strict["classification"]["per_label"]) == 28 and "ekman" in saved
+
+
+def test_dailydialog_is_scored_through_the_goemotions_prompt_and_mapping(tmp_path):
+    _, backbone = load_model(model="tiny-qwen2")
+    report = evaluate(
+        _fixture_cfg(),
+        backbone,
+        "dailydialog",
+        "test",
+        DecodeConfig(batch_size=4),
+        out_dir=tmp_path,
+        resamples=20,
+    )
+    assert (
+        report["prompt_label_set"] == "goemotions" and report["target_label_set"] == "dailydialog"
+    )
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "predictions" / "dailydialog-test.jsonl").read_text().splitlines()
+    ]
+    assert all(set(r["pred_labels"]) <= set(DAILYDIALOG.labels) for r in rows)
+    assert all(set(r["pred_prompt_labels"]) <= set(GOEMOTIONS.labels) for r in rows)
+    assert "macro_f1_all_classes" in report and "macro_f1_without_excluded" in report
+
+
+def test_a_time_budget_stops_early_and_says_how_many_were_evaluated(tmp_path):
+    _, backbone = load_model(model="tiny-qwen2")
+    report = evaluate(
+        _fixture_cfg(),
+        backbone,
+        "goemotions",
+        "train",
+        DecodeConfig(batch_size=1),
+        out_dir=tmp_path,
+        time_budget=1e-9,
+        resamples=20,
+    )
+    assert report["examples_evaluated"] == 1 < report["examples_total"]
+
+
+def test_polarity_reports_rates_over_the_flipped_pairs():
+    _, backbone = load_model(model="tiny-qwen2")
+    result = polarity(_fixture_cfg(), backbone, DecodeConfig(batch_size=4), split="train")
+    assert result["pairs"] >= 1
+    for key in ("valence_flip_rate", "label_flip_rate", "polarity_flip_rate"):
+        assert 0.0 <= result[key] <= 1.0
