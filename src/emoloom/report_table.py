@@ -36,6 +36,11 @@ def print_eval(report: dict[str, Any], console: Console | None = None) -> None:
             table.add_row(view, "vad_score", _fmt(vad["vad_score"]), "")
             for dim, d in vad["per_dim"].items():
                 table.add_row(view, f"pearson_{dim}", _fmt(d["pearson"]), "")
+    if "macro_f1_all_classes" in report:  # DailyDialog: both conventions
+        table.add_row("strict", "macro_f1 (all classes)", _fmt(report["macro_f1_all_classes"]), "")
+        table.add_row(
+            "strict", "macro_f1 (without no emotion)", _fmt(report["macro_f1_without_excluded"]), ""
+        )
     for name, value in (report.get("ekman") or {}).items():
         table.add_row("ekman", name, _fmt(value), "")
     for name, value in (report.get("polarity") or {}).items():
