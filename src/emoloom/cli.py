@@ -303,9 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval", help="decode a corpus split and compute the metric set", parents=[common]
     )
-    who = ev.add_mutually_exclusive_group(required=True)
-    who.add_argument("--run", help="a training run directory")
-    who.add_argument("--model", help="an untrained backbone: minilm, a hub id or a local path")
+    _add_model_options(ev)
     ev.add_argument(
         "--corpus", default="goemotions", help="goemotions, empathetic, dailydialog, emobank"
     )
