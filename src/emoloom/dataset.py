@@ -26,6 +26,7 @@ from emoloom.config import DatasetSpec, TrainConfig
 from emoloom.contract import Prediction, Record
 from emoloom.data import LoadedSplit, load_jsonl, load_split
 from emoloom.data.prepare import sha256_file
+from emoloom.errors import EmoloomError
 from emoloom.labels import LabelSet, get_label_set
 from emoloom.prompting import Encoded, PromptEncoder
 
@@ -79,8 +80,6 @@ def load_spec(spec: DatasetSpec, cfg: TrainConfig, seed: int) -> tuple[LoadedSpl
         loaded.records = [loaded.records[i] for i in keep]
     unlabeled = [r.id for r in loaded.records if not r.labels]
     if unlabeled:
-        from emoloom.errors import EmoloomError
-
         raise EmoloomError(
             f"{loaded.origin}: {len(unlabeled)} training rows have no labels (first: "
             f"{unlabeled[0]}); training needs gold labels"

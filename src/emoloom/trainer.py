@@ -17,6 +17,7 @@ and sampler decisions, so its final weights are bit-identical to an uninterrupte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -27,10 +28,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 from accelerate.utils import gather_object
 from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
 
 from emoloom.appraisal import profile_matrix
+from emoloom.atomic import atomic_write
 from emoloom.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from emoloom.config import TrainConfig, save_config
 from emoloom.contract import CONTRACT_VERSION
@@ -68,8 +72,6 @@ class Trainer:
     # ------------------------------------------------------------------------------ setup
 
     def setup(self) -> None:
-        from accelerate import Accelerator
-
         cfg = self.cfg
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
         self.world = self.accelerator.num_processes
@@ -118,8 +120,6 @@ class Trainer:
             ],
             lr=cfg.optim.lr,
         )
-        from transformers import get_cosine_schedule_with_warmup
-
         self.schedule_steps = cfg.optim.schedule_steps or cfg.budget.max_steps
         self.scheduler = get_cosine_schedule_with_warmup(
             optimizer, cfg.optim.warmup_steps, self.schedule_steps
@@ -140,13 +140,13 @@ class Trainer:
         self.accelerator.wait_for_everyone()
 
     def _check_run_dir(self) -> Path | None:
-        existing = self.run_dir.exists() and latest_checkpoint(self.run_dir) is not None
-        if existing and not self.resume:
+        checkpoint = latest_checkpoint(self.run_dir) if self.run_dir.exists() else None
+        if checkpoint is not None and not self.resume:
             raise EmoloomError(
                 f"{self.run_dir} already holds a run: pass --resume to continue it, or set "
                 "run_name to start another"
             )
-        return latest_checkpoint(self.run_dir) if existing else None
+        return checkpoint
 
     def _run_key(self) -> dict[str, Any]:
         config = {k: v for k, v in self.cfg.to_dict().items() if k not in _NOT_RUN_DEFINING}
@@ -445,8 +445,6 @@ class Trainer:
                 continue
             if row.get("step", 0) <= self.step:
                 kept.append(line)
-        from emoloom.atomic import atomic_write
-
         with atomic_write(path) as f:
             f.write("".join(line + "\n" for line in kept))
 
@@ -459,8 +457,6 @@ def _trainable(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _hash(obj: Any) -> str:
-    import hashlib
-
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
