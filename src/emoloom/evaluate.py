@@ -23,7 +23,10 @@ evaluated next to metrics with confidence intervals.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ from emoloom.config import TrainConfig
 from emoloom.contract import Record
 from emoloom.data import load_split
 from emoloom.decoding import DecodeConfig, DecodeResult
+from emoloom.errors import EmoloomError
 from emoloom.inference import make_decoder
 from emoloom.labels import LABEL_SETS, MIRROR_PAIRS, map_labels
 from emoloom.metrics import classification_metrics, evaluate_rows, vad_metrics
@@ -116,26 +120,36 @@ def evaluate(
     limit: int | None = None,
     seed: int = 0,
     resamples: int = 1000,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """Decode `split` of `corpus` and write its per-example log and metrics under `out_dir`.
+
+    Rows are appended batch by batch to ``predictions/<name>.jsonl.partial`` (flushed and
+    fsynced), with the row count, seconds and model calls so far in ``<name>.partial.json``;
+    `resume` continues from there (a time budget counts the seconds already spent), and the
+    final files replace the partial ones atomically.
+    """
     protocol = PROTOCOLS[corpus] if corpus in PROTOCOLS else Protocol(corpus, corpus)
     loaded = _load(cfg, corpus, split)
     records = loaded.records
     order = stratified_order(records, seed) if time_budget else list(range(len(records)))
     order = order[:limit] if limit else order
+    log = _PartialLog(out_dir, f"{corpus}-{split}", [records[i].id for i in order], decode)
+    rows, seconds, calls = log.restore() if resume else log.start()
     decoder = make_decoder(cfg, backbone, [protocol.prompt], decode)
-    rows: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    calls = 0
-    for start in range(0, len(order), decode.batch_size):
-        chunk = [records[i] for i in order[start : start + decode.batch_size]]
-        for record, result in zip(
-            chunk, decoder.decode([(r, protocol.prompt) for r in chunk]), strict=True
-        ):
-            rows.append(_row(record, result, protocol))
-            calls += result.model_calls
-        if time_budget is not None and time.perf_counter() - started >= time_budget:
+    for start in range(len(rows), len(order), decode.batch_size):
+        if time_budget is not None and seconds >= time_budget:
             break
-    seconds = time.perf_counter() - started
+        began = time.perf_counter()
+        chunk = [records[i] for i in order[start : start + decode.batch_size]]
+        results = decoder.decode([(r, protocol.prompt) for r in chunk])
+        batch = [
+            _row(record, result, protocol) for record, result in zip(chunk, results, strict=True)
+        ]
+        calls += sum(result.model_calls for result in results)
+        seconds += time.perf_counter() - began
+        rows += batch
+        log.append(batch, seconds, calls)
 
     report: dict[str, Any] = {
         "corpus": corpus,
@@ -173,7 +187,61 @@ def evaluate(
             "strict": {"vad": vad_metrics(gold, pred)},
         }
     _write(out_dir, corpus, split, rows, report)
+    log.remove()
     return report
+
+
+class _PartialLog:
+    """The resumable per-example log of one evaluation in progress."""
+
+    def __init__(self, out_dir: Path, name: str, ids: list[str], decode: DecodeConfig) -> None:
+        self.rows_path = out_dir / "predictions" / f"{name}.jsonl.partial"
+        self.state_path = out_dir / "predictions" / f"{name}.partial.json"
+        # What the rows already written must agree with: the same examples in the same order,
+        # decoded the same way.
+        blob = json.dumps({"ids": ids, "decode": dataclasses.asdict(decode)}, sort_keys=True)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()
+
+    def start(self) -> tuple[list[dict[str, Any]], float, int]:
+        self.rows_path.parent.mkdir(parents=True, exist_ok=True)
+        self.rows_path.write_bytes(b"")
+        self.count = 0
+        self._save_state(0.0, 0)
+        return [], 0.0, 0
+
+    def restore(self) -> tuple[list[dict[str, Any]], float, int]:
+        if not self.state_path.is_file() or not self.rows_path.is_file():
+            return self.start()
+        state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        if state.get("key") != self.key:
+            raise EmoloomError(
+                f"{self.state_path}: the partial evaluation was made with other examples or "
+                "decoding settings; delete it to start over"
+            )
+        # Rows appended after the last state write (a kill in between) are decoded again, so
+        # the seconds and model calls stay those of the rows kept.
+        lines = self.rows_path.read_bytes().split(b"\n")[: state["rows"]]
+        with atomic_write(self.rows_path, "wb") as f:
+            f.write(b"".join(line + b"\n" for line in lines))
+        self.count = len(lines)
+        return [json.loads(line) for line in lines], state["seconds"], state["calls"]
+
+    def append(self, batch: list[dict[str, Any]], seconds: float, calls: int) -> None:
+        with self.rows_path.open("a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch))
+            f.flush()
+            os.fsync(f.fileno())
+        self.count += len(batch)
+        self._save_state(seconds, calls)
+
+    def _save_state(self, seconds: float, calls: int) -> None:
+        state = {"key": self.key, "rows": self.count, "seconds": seconds, "calls": calls}
+        with atomic_write(self.state_path) as f:
+            json.dump(state, f)
+
+    def remove(self) -> None:
+        self.rows_path.unlink(missing_ok=True)
+        self.state_path.unlink(missing_ok=True)
 
 
 def _ekman_view(rows: list[dict[str, Any]]) -> dict[str, Any]:
