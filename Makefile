@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (see README):
-#   make main   set up .venv and run the main job
+#   make main   set up .venv and run the main job: the quick screen (<= 20 min on 2 cores)
 #   make test   set up .venv and run the test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,8 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 main: setup
-	$(BIN)/emoloom data prepare --corpus all --split all --out-dir runs/data
-	$(BIN)/emoloom data stats --from-dir runs/data
+	$(BIN)/emoloom screen configs/quick.yaml
 
 lint: setup
 	$(BIN)/ruff check .

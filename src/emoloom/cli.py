@@ -5,6 +5,11 @@ field; ``--debug`` shows the traceback).
     emoloom data prepare --corpus goemotions --split dev --out dev.jsonl
     emoloom data prepare --corpus all --split all --out-dir runs/data
     emoloom data stats [--corpus NAME] [--from-dir runs/data] [--json]
+    emoloom train configs/default.yaml [key.sub=value ...] [--resume]
+    emoloom predict --run runs/default --input rows.jsonl --output preds.jsonl [--resume]
+    emoloom eval --run runs/default --corpus goemotions --split test [--resume]
+    emoloom screen configs/quick.yaml [key=value ...]
+    emoloom report runs/screens/quick [--primary goemotions-test:macro_f1]
     emoloom schema [--label-set goemotions]
 """
 
@@ -208,11 +213,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(
         cfg, backbone, args.corpus, args.split, decode, out_dir=out,
         time_budget=args.time_budget, limit=args.limit, seed=args.seed, resamples=args.resamples,
+        resume=args.resume,
     )  # fmt: skip
     if args.polarity:
         report["polarity"] = polarity(cfg, backbone, decode, split=args.split, limit=args.limit)
     print_eval(report)
     print(f"wrote {out}/eval/{args.corpus}-{args.split}.json and predictions/", file=sys.stderr)
+    return 0
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from emoloom.screen import run_screen
+
+    result = run_screen(args.config, args.overrides, report=not args.no_report)
+    done = ", ".join(result.done) or "none"
+    print(f"screen {result.screen_dir}: trained and evaluated {done}", file=sys.stderr)
+    if result.skipped:
+        print(f"  already done, skipped: {', '.join(result.skipped)}", file=sys.stderr)
+    if result.report is not None:
+        print(f"report: {result.report}")
+        print(f"leaderboard: {result.report.parent / 'leaderboard.md'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from emoloom.report import write_report
+
+    paths = write_report(args.screen_dir, primary=args.primary)
+    print((paths.markdown).read_text(encoding="utf-8"))
+    print(f"report: {paths.html}")
+    print(f"leaderboard: {paths.csv} {paths.markdown}")
     return 0
 
 
@@ -315,8 +345,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="output folder (default: the run directory)")
     ev.add_argument("--polarity", action="store_true", help="also Valence-Flip polarity pairs")
     ev.add_argument("--compare-cache", action="store_true", help="KV-off vs KV-on agreement")
+    ev.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
     _add_decode_options(ev)
     ev.set_defaults(func=cmd_eval)
+
+    sc = sub.add_parser(
+        "screen", help="train and evaluate every candidate of a screen, then report",
+        parents=[common],
+    )  # fmt: skip
+    sc.add_argument("config", help="screen YAML (see configs/quick.yaml)")
+    sc.add_argument("overrides", nargs="*", help="key=value overrides of the screen config")
+    sc.add_argument("--no-report", action="store_true", help="skip writing the report")
+    sc.set_defaults(func=cmd_screen)
+
+    rp = sub.add_parser(
+        "report", help="leaderboard (CSV, Markdown) and HTML report of a screen directory",
+        parents=[common],
+    )  # fmt: skip
+    rp.add_argument("screen_dir", help="a screen directory, e.g. runs/screens/quick")
+    rp.add_argument("--primary", help="rank by this metric, e.g. goemotions-test:macro_f1")
+    rp.set_defaults(func=cmd_report)
 
     sch = sub.add_parser(
         "schema", help="print the JSON Schema of the input and output contract", parents=[common]
