@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from emoloom import __version__
 from emoloom.contract import schema
@@ -266,15 +267,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other emoloom error (subparsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"emoloom: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="emoloom",
         description="Screen small language models for emotion classification + VAD.",
     )
     parser.add_argument("--version", action="version", version=f"emoloom {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     # --debug is accepted after the subcommand too (SUPPRESS keeps the global value otherwise).
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )

@@ -281,7 +281,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         try:
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: value is not valid YAML ({err})") from None
+            raise ConfigError(
+                f"override {item!r}: value is not valid YAML ({_yaml_problem(err)})"
+            ) from None
         _set_dotted(data, key.strip(), value)
     return data
 
@@ -296,17 +298,35 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's message on one line: errors are printed as a single line."""
+    problem = getattr(err, "problem", None) or str(err)
+    return " ".join(problem.split())
+
+
 def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file as a dict; ``inherit: other.yaml`` (relative to the file) merges it over
     that file, so per-model configs only state what differs."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     if path.resolve() in seen:
         raise ConfigError(f"{path}: inherit cycle")
+    data = path.read_bytes()
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line, line_start = data.count(b"\n", 0, err.start) + 1, data.rfind(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: invalid UTF-8 at byte {err.start - line_start}"
+        ) from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML ({err})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML ({_yaml_problem(err)})") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     data = loaded or {}

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -98,14 +100,68 @@ def _reject_constant(name: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+class _Constant(str):
+    """NaN, Infinity or -Infinity kept as a marker, only to say where one was (see below)."""
+
+
+_MARKING_DECODER = json.JSONDecoder(parse_constant=_Constant)
+# JSON may escape a lone UTF-16 surrogate (\ud800); Python decodes it to a str that cannot
+# be written as UTF-8, so a record holding one would crash every later stage.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Records are written back with pydantic, which refuses values nested ~250 deep; `meta` is
+# small metadata, so refuse deep nesting when reading instead of crashing when writing.
+MAX_NESTING = 64
+
+
+def _find(
+    obj: Any, bad: Callable[[Any], str | None], path: tuple[str, ...] = ()
+) -> tuple[str, str] | None:
+    """(dotted field, message) for the first value or object key of `obj` that `bad` has a
+    message for, or for a value nested deeper than MAX_NESTING (named by its top field)."""
+    if len(path) > MAX_NESTING:
+        return path[0], f"nested deeper than {MAX_NESTING} levels"
+    if (message := bad(obj)) is not None:
+        return ".".join(path), message
+    items = (
+        obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    )
+    for key, value in items:
+        where = (*path, str(key))
+        if (message := bad(key)) is not None:
+            return ".".join(where), message
+        if (found := _find(value, bad, where)) is not None:
+            return found
+    return None
+
+
+def _constant(value: Any) -> str | None:
+    return f"{value} is not valid JSON" if isinstance(value, _Constant) else None
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return "lone surrogate escape (not Unicode text)"
+    return None
+
+
 def parse_record_line(line: str) -> Record:
     """Parse one line of contract JSONL, raising `RecordError` naming the bad field."""
     try:
         obj = _DECODER.decode(line)
     except (ValueError, RecursionError) as err:
+        # NaN/Infinity are not JSON, but the line is otherwise readable: name the field
+        # holding one ("vad.v: NaN is not valid JSON"), as for any other bad value.
+        try:
+            marked = _MARKING_DECODER.decode(line)
+        except (ValueError, RecursionError):
+            marked = None
+        if isinstance(marked, dict) and (found := _find(marked, _constant)) is not None:
+            raise RecordError(*found) from None
         raise RecordError(None, f"invalid JSON ({err})") from None
     if not isinstance(obj, dict):
         raise RecordError(None, f"expected a JSON object, got {type(obj).__name__}")
+    if (found := _find(obj, _lone_surrogate)) is not None:
+        raise RecordError(*found)
     try:
         return Record.model_validate(obj)
     except ValidationError as err:
@@ -262,6 +318,10 @@ def _validate(obj: dict[str, Any], label_set: LabelSet) -> ParseResult:
     if rationale is not None:
         if not isinstance(rationale, str):
             return ParseFailure(FailureReason.WRONG_TYPE, "'rationale' must be a string")
+        if _SURROGATE.search(rationale):  # such a string cannot be written out as UTF-8
+            return ParseFailure(
+                FailureReason.INVALID_JSON, "'rationale' holds a lone surrogate escape"
+            )
         words = _words(rationale)
         if len(words) > MAX_RATIONALE_WORDS:
             return ParseFailure(

@@ -12,6 +12,11 @@ from pathlib import Path
 class EmoloomError(Exception):
     """An error caused by input the user controls (files, flags, configs)."""
 
+    def __str__(self) -> str:
+        # One line, always: messages quoting other libraries (transformers, PyYAML) can hold
+        # line breaks, and the CLI's promise is a single ``emoloom: error: ...`` line.
+        return _one_line(super().__str__())
+
 
 class DataError(EmoloomError):
     """A bad row or file: says which file, which line (1-based) and which field."""
@@ -25,6 +30,10 @@ class DataError(EmoloomError):
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return (
+        return _one_line(
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())

@@ -42,6 +42,7 @@ from emoloom.contract import Record
 from emoloom.data import load_split
 from emoloom.decoding import DecodeConfig, DecodeResult
 from emoloom.errors import EmoloomError
+from emoloom.faults import fault_point
 from emoloom.inference import make_decoder
 from emoloom.labels import LABEL_SETS, MIRROR_PAIRS, map_labels
 from emoloom.metrics import classification_metrics, evaluate_rows, vad_metrics
@@ -150,6 +151,7 @@ def evaluate(
         seconds += time.perf_counter() - began
         rows += batch
         log.append(batch, seconds, calls)
+        fault_point("eval.after_batch")
 
     report: dict[str, Any] = {
         "corpus": corpus,

@@ -17,6 +17,7 @@ Every target says where it came from in `meta`: ``vad_source`` is ``lexicon`` (b
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,11 +89,22 @@ def _unit(path: Path, line: int, field: str, raw: str, lo: float, hi: float) -> 
     return (x - lo) / (hi - lo)
 
 
-def _open_text(path: Path):
+def _open_text(path: Path) -> io.StringIO:
+    """The lexicon file as text: strict UTF-8 (a bad byte is named with its line), a leading
+    BOM dropped, line endings left for the caller (``newline=""``, as csv needs)."""
     if not path.is_file():
         what = "a directory" if path.is_dir() else "missing"
         raise EmoloomError(f"{path}: lexicon file is {what}")
-    return path.open(encoding="utf-8", newline="")
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            path, line, None, f"invalid UTF-8 at byte {err.start - line_start}"
+        ) from None
+    return io.StringIO(text, newline="")
 
 
 def load_nrc_vad(path: str | Path) -> VADLexicon:
@@ -123,17 +135,22 @@ def load_warriner(path: str | Path) -> VADLexicon:
     columns = ("V.Mean.Sum", "A.Mean.Sum", "D.Mean.Sum")
     with _open_text(path) as f:
         reader = csv.DictReader(f)
-        missing = [c for c in ("Word", *columns) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(path, 1, missing[0], "column missing from the header")
-        for row in reader:
+        n = 0  # the last line read completely
+        try:
+            missing = [c for c in ("Word", *columns) if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(path, 1, missing[0], "column missing from the header")
             n = reader.line_num
-            word = (row["Word"] or "").strip().lower()
-            if not word:
-                raise DataError(path, n, "Word", "empty")
-            entries[word] = tuple(  # type: ignore[assignment]
-                _unit(path, n, c, row[c] or "", 1.0, 9.0) for c in columns
-            )
+            for row in reader:
+                n = reader.line_num
+                word = (row["Word"] or "").strip().lower()
+                if not word:
+                    raise DataError(path, n, "Word", "empty")
+                entries[word] = tuple(  # type: ignore[assignment]
+                    _unit(path, n, c, row[c] or "", 1.0, 9.0) for c in columns
+                )
+        except csv.Error as err:  # e.g. an unclosed quote running past the field size limit
+            raise DataError(path, n + 1, None, f"malformed CSV ({err})") from None
     if not entries:
         raise DataError(path, None, None, "lexicon has no entries")
     return VADLexicon("warriner_2013", str(path), entries)

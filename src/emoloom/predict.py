@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from emoloom.contract import Record, RecordError, parse_record_line
+from emoloom.data.base import check_file
 from emoloom.decoding import Decoder, DecodeResult
 from emoloom.errors import DataError, EmoloomError
+from emoloom.faults import fault_point
 
 
 @dataclass
@@ -116,6 +118,13 @@ def _write(out: IO[str], rows: list[dict[str, Any]]) -> None:
         os.fsync(out.fileno())
 
 
+def _summary_of(output: Path) -> PredictSummary:
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    errors = sum(1 for r in rows if "error" in r)
+    parse_ok = sum(1 for r in rows if r.get("parse_ok"))
+    return PredictSummary(len(rows), len(rows) - errors, errors, parse_ok, len(rows), 0.0, 0)
+
+
 def predict_file(
     decoder: Decoder,
     label_set: str,
@@ -133,8 +142,13 @@ def predict_file(
         raise EmoloomError(f"{partial} exists from an interrupted run: pass --resume, or delete it")
     if output is not None and output.exists() and not resume:
         raise EmoloomError(f"{output} exists: choose another --output or delete it")
+    if source is not None:  # before any .partial exists, so a bad --input leaves nothing
+        check_file(source)
     if output is not None and output.exists() and resume and not (partial and partial.exists()):
-        raise EmoloomError(f"{output} is already complete; nothing to resume")
+        # Killed after the final rename: the job is done, and re-running it must say so, not
+        # fail (a retry loop around `--resume` ends here).
+        print(f"{output} is already complete; nothing to resume", file=sys.stderr)
+        return _summary_of(output)
     skip = _resume_point(partial) if resume and partial is not None else 0
     out: IO[str] = partial.open("a", encoding="utf-8") if partial is not None else sys.stdout
     mode = decoder.config.mode
@@ -146,6 +160,7 @@ def predict_file(
 
     def flush() -> None:
         nonlocal predicted, parse_ok, calls
+        fault_point("predict.between_batches")
         todo = [(i, item) for i, item in enumerate(pending) if isinstance(item[1], Record)]
         results = decoder.decode([(item[1], label_set) for _, item in todo])  # type: ignore[misc]
         rendered: list[dict[str, Any]] = [item[1] for item in pending]  # type: ignore[misc]
@@ -155,6 +170,7 @@ def predict_file(
             parse_ok += result.parse_ok
             calls += result.model_calls
         _write(out, rendered)
+        fault_point("predict.after_batch_append")
         pending.clear()
 
     try:
@@ -193,6 +209,7 @@ def predict_file(
         if partial is not None:
             out.close()
     if output is not None and partial is not None:
+        fault_point("predict.before_rename")
         os.replace(partial, output)
     return PredictSummary(
         rows, predicted, errors, parse_ok, skip, time.perf_counter() - started, calls

@@ -52,6 +52,7 @@ from emoloom.config import (
 from emoloom.decoding import DecodeConfig
 from emoloom.errors import EmoloomError
 from emoloom.evaluate import PROTOCOLS, evaluate, polarity
+from emoloom.faults import fault_point
 from emoloom.manifest import now, read_manifest
 
 log = logging.getLogger(__name__)
@@ -415,6 +416,7 @@ class Screen:
                 done.append(cand.name)
                 continue
             decode_facts, evals, pol = self._evaluate(cand)
+            fault_point("screen.before_result")
             _write_json(
                 result_path,
                 {

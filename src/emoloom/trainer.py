@@ -40,6 +40,7 @@ from emoloom.config import TrainConfig, save_config
 from emoloom.contract import CONTRACT_VERSION
 from emoloom.dataset import Example, TrainingData, build_training_data
 from emoloom.errors import EmoloomError
+from emoloom.faults import fault_point
 from emoloom.losses import Batch, appraisal_loss, collate, lm_loss, vad_loss
 from emoloom.manifest import git_commit, now, package_versions, read_manifest, write_manifest
 from emoloom.modeling import Backbone, load_backbone
@@ -284,6 +285,7 @@ class Trainer:
             tokens += n_tokens
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v / len(micro_batches)
+        fault_point("train.step.after_backward")
         grad_norm = self.accelerator.clip_grad_norm_(
             [p for p in self.lm.parameters() if p.requires_grad], self.cfg.optim.max_grad_norm
         )
@@ -334,7 +336,8 @@ class Trainer:
         cfg = self.cfg
         mixture = cfg.components.mixture
         main = self.accelerator.is_main_process
-        bar = tqdm(
+        # closed in cleanup() too, so an error is not printed on the progress bar's line
+        self.bar = bar = tqdm(
             total=cfg.budget.max_steps, initial=self.step, disable=not main, desc=cfg.run_name,
             dynamic_ncols=True,
         )  # fmt: skip
@@ -388,6 +391,7 @@ class Trainer:
                 window, window_steps, window_examples, window_time = {}, 0, 0, 0.0
             if checkpoint_now:
                 self.save_checkpoint()
+            fault_point("train.between_steps")
         bar.close()
         status = "completed" if stopped_by == "max_steps" else "budget_exhausted"
         if main:
@@ -449,6 +453,9 @@ class Trainer:
             f.write("".join(line + "\n" for line in kept))
 
     def cleanup(self) -> None:
+        bar = getattr(self, "bar", None)
+        if bar is not None:
+            bar.close()
         self.accelerator.end_training()
 
 

@@ -140,6 +140,17 @@ def test_predict_output_is_byte_identical_across_runs(model, tmp_path):
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
 
 
+def test_resuming_a_finished_predict_is_a_no_op_that_reports_the_file(model, tmp_path):
+    source = _jsonl(tmp_path / "in.jsonl", _input_lines(5, bad_at=2))
+    out = tmp_path / "out.jsonl"
+    first = predict_file(decoder_for(model, batch_size=2), "goemotions", source, out)
+    before = out.read_bytes()
+    again = predict_file(decoder_for(model), "goemotions", source, out, resume=True)
+    assert out.read_bytes() == before
+    assert (again.rows, again.errors, again.parse_ok) == (first.rows, first.errors, first.parse_ok)
+    assert again.rows == 5 and again.errors == 1
+
+
 def test_an_interrupted_predict_resumes_without_duplicates_or_gaps(model, tmp_path):
     source = _jsonl(tmp_path / "in.jsonl", _input_lines(11, bad_at=6))
     straight = tmp_path / "straight.jsonl"

@@ -42,6 +42,19 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
     assert latest_checkpoint(tmp_path).name == "step-000004"
 
 
+def test_an_uncommitted_later_step_is_removed_not_counted_as_kept(tmp_path):
+    """Killed between renaming step 6 into place and writing `latest`, resumed from step 4,
+    then stopped by a budget at step 5: step 6 was never committed and must not crowd out
+    step 4 from the two kept checkpoints."""
+    for step in (2, 4, 6):
+        _save(tmp_path, step, keep=2)
+    (checkpoint_dir(tmp_path) / "latest").write_text("step-000004\n")  # 6 never committed
+    (checkpoint_dir(tmp_path) / ".latest.abc.tmp").write_text("step-0000")  # a torn write
+    _save(tmp_path, 5, keep=2)
+    names = sorted(p.name for p in checkpoint_dir(tmp_path).iterdir())
+    assert names == ["latest", "step-000004", "step-000005"]
+
+
 def test_a_checkpoint_killed_mid_write_never_becomes_latest(tmp_path, monkeypatch):
     _save(tmp_path, 5)
 

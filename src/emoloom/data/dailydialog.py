@@ -80,7 +80,7 @@ class DailyDialog(CorpusReader):
             if utterances and not utterances[-1]:
                 utterances.pop()  # each dialogue line ends with "__eou__ "
             yield from self._dialogue(
-                text_path, n, split, utterances, emo_line.split(), options, report
+                text_path, n, split, utterances, emo_line.split(), options, report, emo_path
             )
 
     def read_hub(
@@ -109,7 +109,10 @@ class DailyDialog(CorpusReader):
         emotion_ids: Sequence[str],
         options: ReadOptions,
         report: LoadReport,
+        label_path: Path | str | None = None,
     ) -> Iterator[Record]:
+        """Records of one dialogue; `label_path` is the file holding the emotion ids when it is
+        not `path` (local files come in pairs: a bad id is named in the file that has it)."""
         if not utterances and not emotion_ids:
             report.reject(DataError(path, n, None, "empty dialogue (no utterances, no labels)"))
             return
@@ -128,7 +131,8 @@ class DailyDialog(CorpusReader):
         labels = []
         for k, raw in enumerate(emotion_ids):
             if raw not in ("0", "1", "2", "3", "4", "5", "6"):
-                report.reject(DataError(path, n, f"emotion[{k}]", f"unknown emotion id {raw!r}"))
+                where = label_path or path
+                report.reject(DataError(where, n, f"emotion[{k}]", f"unknown emotion id {raw!r}"))
                 return
             labels.append(DAILYDIALOG.labels[int(raw)])
         texts = [detokenize(u) if options.dailydialog_detokenize else u for u in utterances]

@@ -43,10 +43,13 @@ class EmoBank(CorpusReader):
         # Decode line by line (exact line numbers for bad UTF-8), then let a strict csv reader
         # handle quoting; a quoted field may span lines, so track where each row starts.
         numbered = [(n, line) for n, line in iter_lines(path, report) if line is not None]
-        if not numbered:
-            raise DataError(path, None, None, "file is empty (no header)")
         reader = csv.reader(io.StringIO("\n".join(line for _, line in numbered)), strict=True)
-        header = next(reader)
+        try:
+            header = next(reader, None)  # None also for a file of blank lines
+        except csv.Error as err:  # e.g. a stray quote in the header
+            raise DataError(path, numbered[0][0], None, f"malformed CSV ({err})") from None
+        if not header:
+            raise DataError(path, None, None, "file is empty (no header)")
         missing = [c for c in COLUMNS if c not in header]
         if missing:
             raise DataError(path, numbered[0][0], missing[0], "column missing from the header")

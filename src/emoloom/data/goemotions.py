@@ -98,10 +98,10 @@ class GoEmotions(CorpusReader):
             raise DataError(path, n, "id", "empty comment id")
         labels = []
         for raw in raw_ids:
-            try:
-                i = int(raw)
-            except ValueError:
-                raise DataError(path, n, "labels", f"label id {raw!r} is not an integer") from None
+            # ASCII digits only: int() also takes "1_0", " 3" and other scripts' digits
+            if not (raw.isascii() and raw.isdigit()):
+                raise DataError(path, n, "labels", f"label id {raw!r} is not an integer")
+            i = int(raw)
             if not 0 <= i < len(GOEMOTIONS):
                 raise DataError(
                     path, n, "labels", f"unknown label id {i} (0..{len(GOEMOTIONS) - 1})"
@@ -140,7 +140,7 @@ def _check_label_files(root: Path) -> None:
     ekman = root / "ekman_mapping.json"
     if ekman.exists():
         try:
-            groups = json.loads(ekman.read_text(encoding="utf-8"))
+            groups = json.loads(ekman.read_text(encoding="utf-8-sig"))  # a BOM is harmless
             theirs = {k: sorted(v) for k, v in groups.items()}
         except (ValueError, AttributeError, TypeError) as err:
             raise DataError(ekman, None, None, f"invalid JSON mapping ({err})") from None

@@ -135,8 +135,9 @@ def load_split(
             ) from err
         records = list(reader.read_hub(rows, split, options, report))
         origin, files = reader.hub.describe(split), []
-    if not records:
-        raise DataError(origin, None, None, f"no {split} records ({len(report.skipped)} skipped)")
+    if not records:  # name the file that holds the split (an empty train.tsv), not its folder
+        where = files[0] if files else origin
+        raise DataError(where, None, None, f"no {split} records ({len(report.skipped)} skipped)")
     records = with_vad(records, weak_vad, root)
     return LoadedSplit(corpus, split, records, origin, files, report, reader.label_set)
 

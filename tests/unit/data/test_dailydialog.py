@@ -174,7 +174,9 @@ def test_unknown_emotion_id_raises_with_its_position(data_copy, rewrite_line, lo
     rewrite_line(data_copy / "dailydialog" / "train" / "dialogues_emotion_train.txt", 1, "0 0 7 ")
     with pytest.raises(DataError) as info:
         _train(data_copy)
-    assert "unknown emotion id '7'" in located(info.value, "dialogues_train.txt", 1, "emotion[2]")
+    # named in the file that holds the id, not in its dialogue file
+    text = located(info.value, "dialogues_emotion_train.txt", 1, "emotion[2]")
+    assert "unknown emotion id '7'" in text
 
 
 def test_empty_utterance_raises_with_its_position(data_copy, rewrite_line, located):
@@ -219,10 +221,10 @@ def test_skip_invalid_drops_bad_dialogues_without_shifting_labels(data_copy, rew
     ]
     reasons = sorted(str(e).split("dialogues_")[-1] for e in loaded.report.skipped)
     assert reasons == [
+        "emotion_train.txt:4: emotion[1]: unknown emotion id '9'",
         "train.txt:1: invalid UTF-8 at byte 3",
         "train.txt:3: dialogue has 3 utterances but 2 emotion labels; skipped (labels cannot "
         "be aligned)",
-        "train.txt:4: emotion[1]: unknown emotion id '9'",
     ]
 
 

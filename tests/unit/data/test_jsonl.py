@@ -80,7 +80,7 @@ BAD_LINES = {
     "VAD above 1": ('{"id":"x","text":"t","vad":{"v":1.5,"a":0.2,"d":0.3}}', "vad.v", ""),
     "VAD below 0": ('{"id":"x","text":"t","vad":{"v":0.5,"a":-0.1,"d":0.3}}', "vad.a", ""),
     "VAD as a string": ('{"id":"x","text":"t","vad":{"v":0.5,"a":0.2,"d":"0.3"}}', "vad.d", ""),
-    "NaN literal": ('{"id":"x","text":"t","vad":{"v":NaN,"a":0.2,"d":0.3}}', None, "NaN"),
+    "NaN literal": ('{"id":"x","text":"t","vad":{"v":NaN,"a":0.2,"d":0.3}}', "vad.v", "NaN"),
     "unknown field": ('{"id":"x","text":"t","mood":"happy"}', "mood", ""),
     "repeated label": ('{"id":"x","text":"t","labels":["joy","joy"]}', "labels", "repeat"),
     "empty line": ("", None, "empty line"),
@@ -183,7 +183,7 @@ def test_skip_invalid_keeps_every_good_line_and_reports_the_bad_ones(tmp_path):
         (5, None),
         (6, "id"),
         (7, "labels"),
-        (8, None),
+        (8, "vad.v"),
         (9, "vad.v"),
     ]
     assert all("in.jsonl:" in str(e) for e in loaded.report.skipped)
