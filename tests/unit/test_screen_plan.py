@@ -34,7 +34,7 @@ def test_the_quick_and_gpu_screens_ship_and_expand(tmp_path):
     assert [c.name for c in quick.candidates] == [
         "minilm",
         "minilm-no-vad-loss",
-        "minilm-no-kv-off",
+        "minilm-no-valence-flip",
     ]
     assert {c.train.model.name for c in quick.candidates} == {"minilm"}
     gpu = Screen(load_screen(CONFIGS / "gpu.yaml"), CONFIGS / "gpu.yaml")
