@@ -11,8 +11,13 @@ fillers for the later slots, so nothing that depends on a later choice is commit
 and walks the tokens: where every live option agrees on the next token it is appended without
 calling the model (the JSON skeleton, the rest of a label once its first token is chosen, the
 ".00" of 1.00); where they differ, one forward pass scores only the differing tokens and the
-argmax is kept. The answer is then rendered from the choices by the contract module — never
-detokenised — so ParseOK is 1 by construction for any model, random weights included.
+argmax is kept. Where a decision's outcome is predictable (the label list closing after one
+label; the integer digit 0 of a VAD number) the decoder speculates: it appends the guessed token
+and the forced tokens after it, so the same forward pass also scores the next decision. Causal
+attention makes those logits what a separate call would compute; a wrong guess only drops the
+rest of the draft (about 6.5 instead of 10 model calls per example for the MiniLM decoder).
+The answer is then rendered from the choices by the contract module — never detokenised — so
+ParseOK is 1 by construction for any model, random weights included.
 
 This is a small hand-written processor rather than a grammar library (outlines, xgrammar,
 lm-format-enforcer): those constrain *text*, and the default backbone's uncased WordPiece does
@@ -35,7 +40,7 @@ import inspect
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -181,6 +186,15 @@ class AnswerSpace:
         else:
             s.rationale = option
 
+    def _live(self, s: _State) -> list[tuple[Any, list[tuple[int, ...]]]]:
+        """The options of the next slot still consistent with the tokens emitted so far."""
+        n = len(s.completion)
+        return [
+            (opt, reps)
+            for opt, reps in self.options(s)
+            if all(list(rep[:n]) == s.completion for rep in reps)
+        ]
+
     def complete(self, s: _State) -> bool:
         return s.closed and len(s.numbers) == 3 and (s.rationale is not None or not self.rationale)
 
@@ -195,11 +209,7 @@ class AnswerSpace:
                 s.done, s.candidates = True, None
                 return
             n = len(s.completion)
-            live = [
-                (opt, reps)
-                for opt, reps in self.options(s)
-                if all(list(rep[:n]) == s.completion for rep in reps)
-            ]
+            live = self._live(s)
             if not live:  # cannot happen for a consistent tokenizer; fail loudly, not silently
                 raise EmoloomError("constrained decoding lost every option (tokenizer drift)")
             if len(live) == 1:
@@ -213,12 +223,48 @@ class AnswerSpace:
             s.candidates = nexts
             return
 
-    def choose(self, s: _State, logits: torch.Tensor) -> None:
+    def choose(self, s: _State, logits: torch.Tensor, *, count: bool = True) -> None:
         assert s.candidates is not None
         ids = torch.tensor(s.candidates)
         s.completion.append(int(ids[int(torch.argmax(logits[ids]))]))
-        s.calls += 1
+        s.calls += int(count)
         s.candidates = None
+
+    def guess(self, s: _State) -> int | None:
+        """A likely outcome of the pending decision, worth speculating on, or None: closing the
+        label list (most rows carry one label) and the integer digit of a VAD number (every
+        value below 1.00 shares it; if the model picks 1, the rest of 1.00 is forced anyway)."""
+        n = len(s.completion)
+        live = self._live(s)
+        if not s.closed and s.labels:
+            close = [reps for opt, reps in live if opt == _CLOSE]
+            return close[0][0][n] if close and len(close[0][0]) > n else None
+        if s.closed and len(s.numbers) < 3:
+            below = {rep[n] for opt, reps in live if opt < 1.0 for rep in reps if len(rep) > n}
+            return below.pop() if len(below) == 1 and len(live) > 2 else None
+        return None
+
+    def draft(self, s: _State) -> tuple[list[int], list[tuple[int, list[int], int | None]]]:
+        """Speculate through the guessable decisions after `s`'s pending one. Returns the
+        drafted completion and, per decision, (its position, its candidates, the guess); the
+        last decision has no guess, or the draft ends complete.
+
+        Under causal attention the logits at a position do not depend on later tokens, so one
+        KV-off model call over the draft scores every decision in it exactly as separate calls
+        would, for as long as the guesses are the model's own argmax."""
+        t = replace(
+            s, completion=list(s.completion), labels=list(s.labels), numbers=list(s.numbers)
+        )
+        steps: list[tuple[int, list[int], int | None]] = []
+        while t.candidates is not None:
+            g = self.guess(t)
+            steps.append((len(t.completion), t.candidates, g))
+            if g is None:
+                break
+            t.completion.append(g)
+            t.candidates = None
+            self.advance(t)
+        return t.completion, steps
 
 
 class Decoder:
@@ -253,6 +299,37 @@ class Decoder:
             mask[b, : len(seq)] = 1
         last = torch.tensor([len(s) - 1 for s in sequences])
         return self.lm(ids, mask, torch.arange(len(sequences)), last)
+
+    @torch.no_grad()
+    def _speculative_step(self, states: list[_State], spaces: list[AnswerSpace]) -> None:
+        """One KV-off model call for every waiting row: each row's pending decision plus the
+        decisions its draft guesses (`AnswerSpace.draft`), resolved in order until a guess
+        differs from the model's choice; the rest of that draft is dropped."""
+        drafts = [space.draft(s) for s, space in zip(states, spaces, strict=True)]
+        sequences = [s.prompt + tokens for s, (tokens, _) in zip(states, drafts, strict=True)]
+        width = max(len(seq) for seq in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        rows, cols = [], []
+        for b, (seq, (_, steps)) in enumerate(zip(sequences, drafts, strict=True)):
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+            for position, _, _ in steps:  # logits before completion[position]
+                rows.append(b)
+                cols.append(len(states[b].prompt) + position - 1)
+        logits = self.lm(ids, mask, torch.tensor(rows), torch.tensor(cols))
+        k = 0
+        for s, space, (_, steps) in zip(states, spaces, drafts, strict=True):
+            s.calls += 1
+            for j, (position, candidates, g) in enumerate(steps):
+                if j:  # the previous guess held: s has advanced to exactly this decision
+                    assert len(s.completion) == position and s.candidates == candidates
+                space.choose(s, logits[k + j], count=False)
+                held = s.completion[-1] == g
+                space.advance(s)
+                if not held:
+                    break
+            k += len(steps)
 
     @torch.no_grad()
     def _cached_logits(self, new: list[int], cache: dict[str, Any]) -> torch.Tensor:
@@ -299,12 +376,7 @@ class Decoder:
                 spaces[i].choose(s, logits)
                 spaces[i].advance(s)
             else:
-                logits = self._last_logits(
-                    [states[i].prompt + states[i].completion for i in waiting]
-                )
-                for row, i in enumerate(waiting):
-                    spaces[i].choose(states[i], logits[row])
-                    spaces[i].advance(states[i])
+                self._speculative_step([states[i] for i in waiting], [spaces[i] for i in waiting])
             for i in waiting:
                 if states[i].done and not states[i].seconds:
                     states[i].seconds = time.perf_counter() - states[i].started

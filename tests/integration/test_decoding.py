@@ -14,7 +14,7 @@ import pytest
 
 from emoloom.config import ModelConfig, TrainConfig
 from emoloom.contract import Record, parse
-from emoloom.decoding import DecodeConfig
+from emoloom.decoding import AnswerSpace, DecodeConfig
 from emoloom.evaluate import evaluate, polarity, stratified_order
 from emoloom.inference import load_model, make_decoder
 from emoloom.labels import DAILYDIALOG, EMPATHETIC, GOEMOTIONS
@@ -81,6 +81,16 @@ def test_kv_on_and_kv_off_agree_in_fp32(model):
     off = [r.line for r in decoder_for(model, use_cache=False).decode(rows)]
     on = [r.line for r in decoder_for(model, use_cache=True).decode(rows)]
     assert off == on
+
+
+def test_speculating_on_predictable_decisions_saves_calls_and_changes_no_answer(model, monkeypatch):
+    rows = [(r, "goemotions") for r in texts(16)]
+    speculative = decoder_for(model, batch_size=8).decode(rows)
+    monkeypatch.setattr(AnswerSpace, "guess", lambda self, s: None)  # one decision per call
+    plain = decoder_for(model, batch_size=8).decode(rows)
+    assert [r.line for r in speculative] == [r.line for r in plain]
+    # every VAD number costs one call instead of two (integer digit and fraction together)
+    assert sum(r.model_calls for r in speculative) <= sum(r.model_calls for r in plain) - 3 * 16
 
 
 def test_minilm_constrained_lines_are_rendered_not_detokenised():
