@@ -46,13 +46,14 @@ import json
 import os
 import pickle
 import platform
-import resource
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from emoloom.memory import PeakMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "runs" / "bench"
@@ -264,22 +265,6 @@ def eval_loss(model: Any, examples: list[tuple[list[int], int]], pad_id: int) ->
 # ------------------------------------------------------------------------------- workers
 
 
-def _peak_mb() -> float:
-    """Peak resident set since the last `_reset_peak` (Linux VmHWM), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> None:
-    """Restart the peak-RSS counter, so the training phase is measured alone."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
 def run_emoloom(backbone: str, args: argparse.Namespace, blob: dict, full: bool) -> dict:
     from emoloom.trainer import Trainer
 
@@ -309,13 +294,13 @@ def run_emoloom(backbone: str, args: argparse.Namespace, blob: dict, full: bool)
         return out
 
     trainer._train_step = timed
-    _reset_peak()
     start = time.perf_counter()
     try:
-        trainer.train()
+        with PeakMemory() as mem:  # the training phase alone
+            trainer.train()
     finally:
         trainer.cleanup()
-    peak = _peak_mb()
+    peak = mem.rss_mb
     if not full:
         assert draws == blob["order"], "emoloom drew other rows than the replayed order"
     model = trainer.backbone.model
@@ -431,10 +416,10 @@ def run_trl(backbone: str, args: argparse.Namespace, blob: dict) -> dict:
         processing_class=tokenizer,
         callbacks=[_callback(stamps, losses)],
     )
-    _reset_peak()
     start = time.perf_counter()
-    trainer.train()
-    peak = _peak_mb()
+    with PeakMemory() as mem:  # the training phase alone
+        trainer.train()
+    peak = mem.rss_mb
     return _summary(stamps, start, losses, peak, model, tokenizer, blob, args)
 
 
@@ -454,10 +439,10 @@ def run_hf_trainer(backbone: str, args: argparse.Namespace, blob: dict) -> dict:
         processing_class=tokenizer,
         callbacks=[_callback(stamps, losses)],
     )
-    _reset_peak()
     start = time.perf_counter()
-    trainer.train()
-    peak = _peak_mb()
+    with PeakMemory() as mem:  # the training phase alone
+        trainer.train()
+    peak = mem.rss_mb
     return _summary(stamps, start, losses, peak, model, tokenizer, blob, args)
 
 
