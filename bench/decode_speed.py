@@ -10,6 +10,9 @@ for every method (emoloom's `PromptEncoder`), batches of `--batch-size`.
 
 - ``emoloom_constrained_kvoff``: `emoloom.decoding.Decoder`, mode constrained, use_cache False
   (right padding; only the positions where valid answers differ cost a model call).
+- ``emoloom_constrained_kvon``: the same with use_cache True: the prompts' keys and values are
+  computed once per batch and every later call runs only the drafted answers
+  (`speedup_kvon_vs_hf_kvon` compares the two cached decoders).
 - ``hf_generate_kvoff`` / ``hf_generate_kvon``: `model.generate(do_sample=False,
   use_cache=False|True)` with left padding (position ids follow the attention mask),
   `max_new_tokens` (default 96, emoloom's free-mode bound; an answer line is ~55 MiniLM tokens),
@@ -148,9 +151,20 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     run_generate(model, decoder, prompts[:4], argparse.Namespace(**{**vars(args), "max_new_tokens": 4}), cache=True)  # fmt: skip
     run_generate(model, decoder, prompts[:4], argparse.Namespace(**{**vars(args), "max_new_tokens": 4}), cache=False)  # fmt: skip
 
+    cached = make_decoder(
+        cfg,
+        backbone,
+        ["goemotions"],
+        DecodeConfig("constrained", True, batch_size=args.batch_size),
+    )
+    cached.decode(rows[:4])
+
     t0 = time.perf_counter()
     constrained = decoder.decode(rows)
     emo_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    constrained_kvon = cached.decode(rows)
+    emo_kvon_seconds = time.perf_counter() - t0
     kvoff = run_generate(model, decoder, prompts, args, cache=False)
     kvon = run_generate(model, decoder, prompts, args, cache=True)
 
@@ -162,6 +176,11 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "rows": n,
         "mean_prompt_tokens": round(sum(map(len, prompts)) / n, 1),
         "examples_per_s_emoloom_constrained_kvoff": round(n / emo_seconds, 3),
+        "examples_per_s_emoloom_constrained_kvon": round(n / emo_kvon_seconds, 3),
+        "emoloom_kvon_kvoff_same_lines": round(
+            sum(a.line == b.line for a, b in zip(constrained, constrained_kvon, strict=True)) / n,
+            3,
+        ),
         "examples_per_s_hf_generate_kvoff": round(n / kvoff["seconds"], 3),
         "examples_per_s_hf_generate_kvon": round(n / kvon["seconds"], 3),
         "model_calls_per_example_emoloom_constrained_kvoff": round(
@@ -191,6 +210,8 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     emo = entry["examples_per_s_emoloom_constrained_kvoff"]
     entry["speedup_vs_hf_kvoff"] = round(emo / entry["examples_per_s_hf_generate_kvoff"], 2)
     entry["speedup_vs_hf_kvon"] = round(emo / entry["examples_per_s_hf_generate_kvon"], 2)
+    emo_kvon = entry["examples_per_s_emoloom_constrained_kvon"]
+    entry["speedup_kvon_vs_hf_kvon"] = round(emo_kvon / entry["examples_per_s_hf_generate_kvon"], 2)
     return entry
 
 

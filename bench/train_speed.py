@@ -483,10 +483,15 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def machine() -> dict:
+    import importlib.metadata
+
     import torch
     import transformers
-    import trl
 
+    try:
+        trl_version = importlib.metadata.version("trl")
+    except importlib.metadata.PackageNotFoundError:  # the bench extra is not installed
+        trl_version = None
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -502,7 +507,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "trl": trl.__version__,
+        "trl": trl_version,
     }
 
 

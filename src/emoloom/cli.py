@@ -174,6 +174,7 @@ def _decode_config(args: argparse.Namespace):
         use_cache=args.kv_cache,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
+        vad=args.vad,
     )
 
 
@@ -259,6 +260,12 @@ def _add_decode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kv-cache", action="store_true", help="KV-on decoding (default: KV-off)")
     g.add_argument("--max-new-tokens", type=int, default=96, help="free mode's bound")
     g.add_argument("--batch-size", type=int, default=16)
+    g.add_argument(
+        "--vad",
+        choices=("mean", "greedy"),
+        default="mean",
+        help="constrained VAD numbers: nearest the expected value (default) or greedy tokens",
+    )
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

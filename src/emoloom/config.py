@@ -66,8 +66,16 @@ class ModelConfig:
     finetune: str = "full"  # full | lora
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     dtype: str = "auto"  # auto (fp32 on CPU, bf16 on GPU) | float32 | bfloat16 | float16
+    # causal: every token sees only earlier tokens. bidirectional: a prefix LM, the prompt sees
+    # the whole prompt and the answer stays causal; for backbones pretrained as bidirectional
+    # encoders (the default minilm). Absent from old run configs, hence causal by default.
+    prompt_attention: str = "causal"
 
     def __post_init__(self) -> None:
+        if self.prompt_attention not in ("causal", "bidirectional"):
+            raise ValueError(
+                f"model.prompt_attention={self.prompt_attention!r}; use causal or bidirectional"
+            )
         if self.finetune not in ("full", "lora"):
             raise ValueError(f"model.finetune={self.finetune!r}; use full or lora")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):

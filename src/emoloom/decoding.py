@@ -19,6 +19,12 @@ rest of the draft (about 6.5 instead of 10 model calls per example for the MiniL
 The answer is then rendered from the choices by the contract module — never detokenised — so
 ParseOK is 1 by construction for any model, random weights included.
 
+VAD numbers (``DecodeConfig.vad``): "mean" (default) takes, at each number token, the option
+nearest the expected value of the model's distribution over the candidate tokens (a candidate
+counts with the mean of the numbers it still allows), the quantity the VAD-preserving loss
+trains; "greedy" takes the argmax. With a bidirectional prompt (`model.prompt_attention`) the
+answer is still causal, so drafting stays exact.
+
 This is a small hand-written processor rather than a grammar library (outlines, xgrammar,
 lm-format-enforcer): those constrain *text*, and the default backbone's uncased WordPiece does
 not round-trip JSON (`{ " labels " : [` ...), so no text grammar matches what it emits; and
@@ -61,10 +67,17 @@ class DecodeConfig:
     use_cache: bool = False  # KV-off by default: the paper's protocol
     max_new_tokens: int = 96  # free mode's bound on runaway generations
     batch_size: int = 16
+    # How constrained decoding picks each VAD number: "mean", the number nearest the expected
+    # value of the model's distribution over number tokens (what the VAD loss trains and what
+    # RMSE rewards), or "greedy", the most likely token at every step (the paper's rule).
+    # Labels and rationale are always greedy; free decoding is always greedy.
+    vad: str = "mean"
 
     def __post_init__(self) -> None:
         if self.mode not in ("constrained", "free"):
             raise EmoloomError(f"decode.mode={self.mode!r}; use constrained or free")
+        if self.vad not in ("mean", "greedy"):
+            raise EmoloomError(f"decode.vad={self.vad!r}; use mean or greedy")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise EmoloomError("decode.max_new_tokens and decode.batch_size must be >= 1")
 
@@ -223,12 +236,34 @@ class AnswerSpace:
             s.candidates = nexts
             return
 
-    def choose(self, s: _State, logits: torch.Tensor, *, count: bool = True) -> None:
+    def choose(
+        self, s: _State, logits: torch.Tensor, *, count: bool = True, vad: str = "greedy"
+    ) -> None:
         assert s.candidates is not None
         ids = torch.tensor(s.candidates)
-        s.completion.append(int(ids[int(torch.argmax(logits[ids]))]))
+        if vad == "mean" and s.closed and len(s.numbers) < 3:
+            s.completion.append(self._nearest_mean(s, logits[ids]))
+        else:
+            s.completion.append(int(ids[int(torch.argmax(logits[ids]))]))
         s.calls += int(count)
         s.candidates = None
+
+    def _nearest_mean(self, s: _State, scores: torch.Tensor) -> int:
+        """The candidate token leading to the VAD number nearest the expected value. Each
+        candidate token stands for the numbers still live that continue with it (MiniLM: "0"
+        for 0.00-0.99 then one token per fraction; Qwen: one digit at a time) and counts
+        with their mean; at the last token of a number that mean is the number itself."""
+        assert s.candidates is not None
+        n = len(s.completion)
+        covered: dict[int, set[float]] = {}
+        for x, reps in self._live(s):
+            for rep in reps:
+                covered.setdefault(rep[n], set()).add(x)
+        probs = torch.softmax(scores.double(), dim=-1).tolist()
+        means = [sum(covered[t]) / len(covered[t]) for t in s.candidates]
+        expected = sum(p * m for p, m in zip(probs, means, strict=True))
+        nearest = min((abs(x - expected), x, t) for t in s.candidates for x in covered[t])
+        return nearest[2]
 
     def guess(self, s: _State) -> int | None:
         """A likely outcome of the pending decision, worth speculating on, or None: closing the
@@ -267,6 +302,82 @@ class AnswerSpace:
         return t.completion, steps
 
 
+_Draft = tuple[list[int], list[tuple[int, list[int], int | None]]]
+
+
+class _PromptCache:
+    """KV-on for constrained decoding, batched: the prompts' keys and values are computed once
+    per batch; every later call runs only the answers drafted so far (a few dozen tokens, not
+    the ~100 of prompt + answer), attending to the cached prompts, and the answers' own keys
+    are dropped again afterwards (`crop`), since the next call's drafts differ in length per
+    row. Rows that finish leave the cache (`keep`)."""
+
+    def __init__(self, lm: EmoLoomLM, states: list[_State], pad_id: int) -> None:
+        self.lm = lm
+        params = inspect.signature(lm.body.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.rows = list(range(len(states)))
+        self.width = max(len(s.prompt) for s in states)
+        ids = torch.full((len(states), self.width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(states), self.width), dtype=torch.long)
+        for b, s in enumerate(states):
+            ids[b, : len(s.prompt)] = torch.tensor(s.prompt)
+            mask[b, : len(s.prompt)] = 1
+        self.prompt_len = mask.sum(dim=1)
+        self.pad_id = pad_id
+        out = lm.body(
+            input_ids=ids,
+            attention_mask=lm.attention(mask, self.prompt_len),
+            use_cache=True,
+        )
+        self.kv = out["cache"] if "cache" in out else out["past_key_values"]
+        self.last = out[0][torch.arange(len(states)), self.prompt_len - 1]  # predicts token 0
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these rows (indices into the batch the cache was built for)."""
+        if rows == self.rows:
+            return
+        index = torch.tensor([self.rows.index(r) for r in rows])
+        self.kv.batch_select_indices(index)
+        self.prompt_len, self.last = self.prompt_len[index], self.last[index]
+        self.rows = list(rows)
+
+    def logits(self, drafts: list[_Draft]) -> torch.Tensor:
+        """Logits for every drafted decision, in order (one model call over the answers)."""
+        n, width = len(drafts), max(len(tokens) for tokens, _ in drafts)
+        hidden = None
+        if width:
+            ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+            lengths = torch.tensor([len(tokens) for tokens, _ in drafts])
+            for b, (tokens, _) in enumerate(drafts):
+                ids[b, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            j = torch.arange(width)
+            positions = self.prompt_len[:, None] + j[None, :]
+            see_prompt = torch.arange(self.width)[None, None, :] < self.prompt_len[:, None, None]
+            see_answer = (j[None, None, :] <= j[None, :, None]) & (
+                j[None, None, :] < lengths[:, None, None]
+            )
+            allowed = torch.cat([see_prompt.expand(n, width, self.width), see_answer], dim=-1)
+            dtype = self.lm._hf.dtype
+            mask = torch.zeros(allowed.shape, dtype=dtype)
+            mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+            out = self.lm.body(
+                input_ids=ids,
+                attention_mask=mask[:, None],
+                position_ids=positions,
+                use_cache=True,
+                **{self._cache_arg: self.kv},
+            )
+            self.kv.crop(-width)
+            hidden = out[0]
+        vectors = [
+            self.last[b] if position == 0 else hidden[b, position - 1]  # type: ignore[index]
+            for b, (_, steps) in enumerate(drafts)
+            for position, _, _ in steps
+        ]
+        return self.lm.head(torch.stack(vectors)).float()
+
+
 class Decoder:
     def __init__(
         self,
@@ -289,7 +400,9 @@ class Decoder:
     # ---------------------------------------------------------------------- model calls
 
     @torch.no_grad()
-    def _last_logits(self, sequences: Sequence[list[int]]) -> torch.Tensor:
+    def _last_logits(
+        self, sequences: Sequence[list[int]], prompt_len: Sequence[int]
+    ) -> torch.Tensor:
         """Next-token logits after each sequence (KV-off: the full sequence every time)."""
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
@@ -298,14 +411,35 @@ class Decoder:
             ids[b, : len(seq)] = torch.tensor(seq)
             mask[b, : len(seq)] = 1
         last = torch.tensor([len(s) - 1 for s in sequences])
-        return self.lm(ids, mask, torch.arange(len(sequences)), last)
+        return self.lm(ids, mask, torch.arange(len(sequences)), last, torch.tensor(prompt_len))
 
     @torch.no_grad()
-    def _speculative_step(self, states: list[_State], spaces: list[AnswerSpace]) -> None:
-        """One KV-off model call for every waiting row: each row's pending decision plus the
+    def _speculative_step(
+        self, states: list[_State], spaces: list[AnswerSpace], cache: _PromptCache | None = None
+    ) -> None:
+        """One model call for every waiting row: each row's pending decision plus the
         decisions its draft guesses (`AnswerSpace.draft`), resolved in order until a guess
-        differs from the model's choice; the rest of that draft is dropped."""
+        differs from the model's choice; the rest of that draft is dropped. KV-off runs the
+        whole sequences; with a `cache` (KV-on) only the answers run, over the cached prompts."""
         drafts = [space.draft(s) for s, space in zip(states, spaces, strict=True)]
+        if cache is not None:
+            logits = cache.logits(drafts)
+        else:
+            logits = self._kv_off_logits(states, drafts)
+        k = 0
+        for s, space, (_, steps) in zip(states, spaces, drafts, strict=True):
+            s.calls += 1
+            for j, (position, candidates, g) in enumerate(steps):
+                if j:  # the previous guess held: s has advanced to exactly this decision
+                    assert len(s.completion) == position and s.candidates == candidates
+                space.choose(s, logits[k + j], count=False, vad=self.config.vad)
+                held = s.completion[-1] == g
+                space.advance(s)
+                if not held:
+                    break
+            k += len(steps)
+
+    def _kv_off_logits(self, states: list[_State], drafts: list[_Draft]) -> torch.Tensor:
         sequences = [s.prompt + tokens for s, (tokens, _) in zip(states, drafts, strict=True)]
         width = max(len(seq) for seq in sequences)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
@@ -317,27 +451,22 @@ class Decoder:
             for position, _, _ in steps:  # logits before completion[position]
                 rows.append(b)
                 cols.append(len(states[b].prompt) + position - 1)
-        logits = self.lm(ids, mask, torch.tensor(rows), torch.tensor(cols))
-        k = 0
-        for s, space, (_, steps) in zip(states, spaces, drafts, strict=True):
-            s.calls += 1
-            for j, (position, candidates, g) in enumerate(steps):
-                if j:  # the previous guess held: s has advanced to exactly this decision
-                    assert len(s.completion) == position and s.candidates == candidates
-                space.choose(s, logits[k + j], count=False)
-                held = s.completion[-1] == g
-                space.advance(s)
-                if not held:
-                    break
-            k += len(steps)
+        prompt_len = torch.tensor([len(s.prompt) for s in states])
+        return self.lm(ids, mask, torch.tensor(rows), torch.tensor(cols), prompt_len)
 
     @torch.no_grad()
-    def _cached_logits(self, new: list[int], cache: dict[str, Any]) -> torch.Tensor:
-        """KV-on: feed only the tokens the cache has not seen (batch of one)."""
+    def _cached_logits(
+        self, new: list[int], cache: dict[str, Any], prompt_len: int
+    ) -> torch.Tensor:
+        """KV-on: feed only the tokens the cache has not seen (batch of one). The first call
+        holds the whole prompt; with a bidirectional prompt it gets the prefix-LM mask, and
+        later calls (answer tokens only) are causal over everything cached."""
         kwargs = {self._cache_arg: cache.get("kv"), "use_cache": True}
         ids = torch.tensor([new])
         seen = cache.get("length", 0)
         mask = torch.ones((1, seen + len(new)), dtype=torch.long)
+        if not seen:
+            mask = self.lm.attention(mask, torch.tensor([prompt_len]))
         out = self.lm._hf(input_ids=ids, attention_mask=mask, **kwargs)
         cache["kv"] = out["cache"] if "cache" in out else out["past_key_values"]
         cache["length"] = seen + len(new)
@@ -349,7 +478,8 @@ class Decoder:
         """Decode each (record, label set name) row; results in input order."""
         self.lm.eval()
         results: list[DecodeResult] = []
-        size = 1 if self.config.use_cache else self.config.batch_size
+        one_by_one = self.config.use_cache and self.config.mode == "free"
+        size = 1 if one_by_one else self.config.batch_size
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             if self.config.mode == "constrained":
@@ -361,22 +491,18 @@ class Decoder:
     def _constrained(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
         states = [_State(self.encoders[name].encode(record).input_ids) for record, name in rows]
         spaces = [self.spaces[name] for _, name in rows]
-        caches: list[dict[str, Any]] = [{} for _ in rows]
         for s, space in zip(states, spaces, strict=True):
             space.advance(s)
+        cache = _PromptCache(self.lm, states, self.pad_id) if self.config.use_cache else None
         while True:
             waiting = [i for i, s in enumerate(states) if not s.done]
             if not waiting:
                 break
-            if self.config.use_cache:
-                (i,) = waiting
-                s = states[i]
-                seq = s.prompt + s.completion
-                logits = self._cached_logits(seq[caches[i].get("length", 0) :], caches[i])
-                spaces[i].choose(s, logits)
-                spaces[i].advance(s)
-            else:
-                self._speculative_step([states[i] for i in waiting], [spaces[i] for i in waiting])
+            if cache is not None:
+                cache.keep(waiting)
+            self._speculative_step(
+                [states[i] for i in waiting], [spaces[i] for i in waiting], cache
+            )
             for i in waiting:
                 if states[i].done and not states[i].seconds:
                     states[i].seconds = time.perf_counter() - states[i].started
@@ -429,9 +555,11 @@ class Decoder:
             if self.config.use_cache:
                 (i,) = active
                 seq = prompts[i] + generated[i]
-                logits = self._cached_logits(seq[caches[i].get("length", 0) :], caches[i])[None]
+                new = seq[caches[i].get("length", 0) :]
+                logits = self._cached_logits(new, caches[i], len(prompts[i]))[None]
             else:
-                logits = self._last_logits([prompts[i] + generated[i] for i in active])
+                sequences = [prompts[i] + generated[i] for i in active]
+                logits = self._last_logits(sequences, [len(prompts[i]) for i in active])
             for row, i in enumerate(active):
                 token = int(torch.argmax(logits[row]))
                 calls[i] += 1

@@ -158,7 +158,7 @@ def evaluate(
         "split": split,
         "prompt_label_set": protocol.prompt,
         "target_label_set": protocol.target,
-        "decode": {"mode": decode.mode, "use_cache": decode.use_cache},
+        "decode": {"mode": decode.mode, "use_cache": decode.use_cache, "vad": decode.vad},
         "examples_total": len(records),
         "examples_evaluated": len(rows),
         "time_budget_s": time_budget,
@@ -287,8 +287,10 @@ def polarity(
     parents = {r.id: r for r in loaded.records}
     originals = [parents[f.meta["parent"]] for f in flipped]
     decoder = make_decoder(cfg, backbone, [protocol.prompt], decode)
+    started = time.perf_counter()
     a = decoder.decode([(r, protocol.prompt) for r in originals])
     b = decoder.decode([(r, protocol.prompt) for r in flipped])
+    seconds = time.perf_counter() - started
     mirror = MIRROR_PAIRS[label_set.name]
     valence = labels = both = 0
     for orig, flip, ra, rb in zip(originals, flipped, a, b, strict=True):
@@ -310,6 +312,7 @@ def polarity(
         "valence_flip_rate": valence / n if n else None,
         "label_flip_rate": labels / n if n else None,
         "polarity_flip_rate": both / n if n else None,
+        "seconds": round(seconds, 2),
     }
 
 
@@ -329,7 +332,7 @@ def compare_cache(
     results = {}
     timings = {}
     for use_cache in (False, True):
-        config = DecodeConfig(decode.mode, use_cache, decode.max_new_tokens, decode.batch_size)
+        config = dataclasses.replace(decode, use_cache=use_cache)
         decoder = make_decoder(cfg, backbone, [protocol.prompt], config)
         started = time.perf_counter()
         results[use_cache] = decoder.decode(rows)

@@ -29,6 +29,7 @@ from emoloom.prompting import DigitVocab, Encoded
 class Batch:
     input_ids: torch.Tensor  # (B, T), right-padded
     attention_mask: torch.Tensor  # (B, T)
+    prompt_len: torch.Tensor  # (B,) tokens before the answer (read by prefix-LM attention)
     rows: torch.Tensor  # (N,) batch index of each supervised target
     cols: torch.Tensor  # (N,) position of the hidden state that predicts it
     targets: torch.Tensor  # (N,) target token ids
@@ -75,6 +76,7 @@ def collate(examples: Sequence[Encoded], pad_id: int) -> Batch:
     return Batch(
         input_ids=input_ids,
         attention_mask=attention,
+        prompt_len=torch.tensor([e.prompt_len for e in examples]),
         rows=torch.tensor(rows),
         cols=torch.tensor(cols),
         targets=torch.tensor(targets),

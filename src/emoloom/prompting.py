@@ -232,10 +232,14 @@ class PromptEncoder:
     def prefix_ids(self, record: Record) -> list[int]:
         """Prompt + the fixed answer opening up to the first label token (for label scoring:
         the model's next-token distribution here is its label distribution)."""
+        return self.prefix(record).input_ids
+
+    def prefix(self, record: Record) -> Encoded:
+        """`prefix_ids` with the prompt's length (the answer opening starts there)."""
         probe = Prediction((self.label_set.labels[0],), (0.5, 0.5, 0.5), None)
         completion, label_index, _ = self.completion(probe)
-        prompt, _ = self.fit_prompt(record, self.max_length - label_index)
-        return prompt + completion[:label_index]
+        prompt, truncated = self.fit_prompt(record, self.max_length - label_index)
+        return Encoded(prompt + completion[:label_index], len(prompt), truncated=truncated)
 
     def _label_first_tokens(self) -> torch.Tensor:
         """The first token of each label as it appears inside the answer line."""

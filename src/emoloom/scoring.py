@@ -35,7 +35,9 @@ def label_probs(
     try:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            prefixes = [encoders[name].prefix_ids(record) for record, name in chunk]
+            encoded = [encoders[name].prefix(record) for record, name in chunk]
+            prefixes = [e.input_ids for e in encoded]
+            prompt_len = torch.tensor([e.prompt_len for e in encoded])
             width = max(len(p) for p in prefixes)
             ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -43,7 +45,7 @@ def label_probs(
                 ids[b, : len(p)] = torch.tensor(p)
                 mask[b, : len(p)] = 1
             last = torch.tensor([len(p) - 1 for p in prefixes])
-            logits = lm(ids, mask, torch.arange(len(chunk)), last)
+            logits = lm(ids, mask, torch.arange(len(chunk)), last, prompt_len)
             for b, (_, name) in enumerate(chunk):
                 probs = label_distribution(logits[b : b + 1], encoders[name].label_token_ids)
                 out.append(probs[0].numpy())

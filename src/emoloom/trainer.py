@@ -247,7 +247,9 @@ class Trainer:
     def _loss(self, micro: list[Example]) -> tuple[torch.Tensor, dict[str, float], int]:
         comps = self.cfg.components
         batch: Batch = collate([e.encoded for e in micro], self.tokenizer.pad_token_id)
-        logits = self.lm(batch.input_ids, batch.attention_mask, batch.rows, batch.cols)
+        logits = self.lm(
+            batch.input_ids, batch.attention_mask, batch.rows, batch.cols, batch.prompt_len
+        )
         terms = {"lm": lm_loss(logits, batch)}
         loss = terms["lm"]
         if comps.vad_loss:

@@ -83,6 +83,31 @@ def test_kv_on_and_kv_off_agree_in_fp32(model):
     assert off == on
 
 
+def test_kv_on_constrained_runs_the_prompts_once_per_batch_then_only_the_answers(model):
+    cfg, backbone = model
+    body = backbone.lm.body
+    widths: list[tuple[int, int, bool]] = []
+
+    def spy(module, args, kwargs):
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        widths.append((*kwargs["input_ids"].shape, cache is not None))
+
+    rows = [(Record(id=f"r{i}", text=" ".join(WORDS[: 2 + i])), "goemotions") for i in range(6)]
+    handle = body.register_forward_pre_hook(spy, with_kwargs=True)
+    try:
+        results = decoder_for(model, use_cache=True, batch_size=6).decode(rows)
+    finally:
+        handle.remove()
+    prompt = max(len(backbone.tokenizer(r.text)["input_ids"]) for r, _ in rows)
+    assert widths[0][0] == 6 and widths[0][2] is False and widths[0][1] >= prompt  # prompts
+    later = widths[1:]
+    assert later and all(cached for _, _, cached in later)
+    assert all(width <= max(r.generated_tokens for r in results) for _, width, _ in later)
+    assert len(widths) == 1 + max(r.model_calls for r in results)  # one call per step, batched
+    off = decoder_for(model, use_cache=False, batch_size=6).decode(rows)
+    assert [r.line for r in results] == [r.line for r in off]
+
+
 def test_speculating_on_predictable_decisions_saves_calls_and_changes_no_answer(model, monkeypatch):
     rows = [(r, "goemotions") for r in texts(16)]
     speculative = decoder_for(model, batch_size=8).decode(rows)
@@ -91,6 +116,35 @@ def test_speculating_on_predictable_decisions_saves_calls_and_changes_no_answer(
     assert [r.line for r in speculative] == [r.line for r in plain]
     # every VAD number costs one call instead of two (integer digit and fraction together)
     assert sum(r.model_calls for r in speculative) <= sum(r.model_calls for r in plain) - 3 * 16
+
+
+@pytest.fixture(scope="module", params=["minilm", "tiny-qwen2"])
+def prefix_lm(request):
+    return load_model(model=request.param, prompt_attention="bidirectional")
+
+
+def test_a_bidirectional_prompt_decodes_alike_kv_off_kv_on_batched_and_speculative(
+    prefix_lm, monkeypatch
+):
+    rows = [(r, "goemotions") for r in texts(12)]
+    off = [r.line for r in decoder_for(prefix_lm, batch_size=5).decode(rows)]
+    assert off == [r.line for r in decoder_for(prefix_lm, batch_size=12).decode(rows)]
+    assert off == [r.line for r in decoder_for(prefix_lm, use_cache=True).decode(rows)]
+    free = decoder_for(prefix_lm, mode="free", max_new_tokens=12, batch_size=4).decode(rows[:4])
+    free_on = decoder_for(prefix_lm, mode="free", max_new_tokens=12, use_cache=True).decode(
+        rows[:4]
+    )
+    assert [r.raw for r in free] == [r.raw for r in free_on]
+    monkeypatch.setattr(AnswerSpace, "guess", lambda self, s: None)
+    assert off == [r.line for r in decoder_for(prefix_lm, batch_size=5).decode(rows)]
+    # and the attention really changed: the same weights read causally answer differently
+    cfg, backbone = prefix_lm
+    backbone.lm.bidirectional_prompt = False
+    try:
+        causal = [r.line for r in decoder_for(prefix_lm, batch_size=12).decode(rows)]
+    finally:
+        backbone.lm.bidirectional_prompt = True
+    assert causal != off
 
 
 def test_minilm_constrained_lines_are_rendered_not_detokenised():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emoloom.config import ConfigError
+from emoloom.config import ConfigError, load_config
 from emoloom.screen import ABLATIONS, Screen, load_screen, plan
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -28,8 +28,14 @@ def write_screen(tmp_path: Path, **body) -> Path:
     return path
 
 
-def test_the_quick_and_gpu_screens_ship_and_expand(tmp_path):
-    assert {p.stem for p in SCREENS} == {"quick", "gpu"}
+def test_the_quick_gpu_and_quality_screens_ship_and_expand(tmp_path):
+    assert {p.stem for p in SCREENS} == {"quick", "gpu", "quality"}
+    quality = Screen(load_screen(CONFIGS / "quality.yaml"), CONFIGS / "quality.yaml")
+    (default,) = quality.candidates  # the default recipe exactly: the base with no override
+    assert default.train == load_config(
+        CONFIGS / "default.yaml",
+        [f"run_name={default.train.run_name}", f"output_dir={default.train.output_dir}"],
+    )
     quick = Screen(load_screen(CONFIGS / "quick.yaml"), CONFIGS / "quick.yaml")
     assert [c.name for c in quick.candidates] == [
         "minilm",
