@@ -240,8 +240,9 @@ def run_decode(spec: dict) -> dict:
 
     torch.manual_seed(SEED)
     cfg, backbone, source = load_decode_model(spec["run"])
+    config = DecodeConfig("constrained", use_cache=False, batch_size=spec["batch_size"])
     decoders: dict[tuple[str, bool], Any] = {}
-    out: dict[str, Any] = {"model": source}
+    out: dict[str, Any] = {"model": source, "decode_config": dataclasses.asdict(config)}
     for point in spec["points"]:
         label_set, list_labels = point["label_set"], point["list_labels"]
         texts = Path(point["texts"]).read_text(encoding="utf-8").splitlines()[: spec["rows"]]
@@ -253,7 +254,7 @@ def run_decode(spec: dict) -> dict:
                 dataclasses.replace(cfg, prompt=prompt),
                 backbone,
                 [label_set],
-                DecodeConfig("constrained", False, batch_size=spec["batch_size"]),
+                config,
             )
             decoders[(label_set, list_labels)] = decoder
             decoder.decode(rows[:4])  # untimed warm-up
@@ -410,6 +411,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     decoded = worker_call("decode", spec)
     result["decode_seconds"] = round(time.perf_counter() - t0)
     result["decode_model"] = decoded.pop("model")
+    result["decode_config"] = decoded.pop("decode_config")
     trained: dict[str, dict] = {}
     for key, spec in points.items():
         t0 = time.perf_counter()
@@ -507,7 +509,8 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [
         f"Command: `{result['command']}` ({result['date']}, {m['cpu']}, {m['cores']} cores, "
-        f"torch {m['torch']}, {result['wall_seconds']} s in all). Decoding: {result['decode_model']}.",
+        f"torch {m['torch']}, {result['wall_seconds']} s in all). Decoding: {result['decode_model']}, "
+        f"decode config {result.get('decode_config', {})}.",
         "",
         "| text tokens | sequence tokens (prompt + answer) | train ex/s | train tokens/s | train peak RSS MB | decode ex/s | decode model calls/ex |",
         "|---:|---:|---:|---:|---:|---:|---:|",

@@ -35,7 +35,9 @@ JSON object closes, the end-of-sequence token or `max_new_tokens`; the text goes
 contract's tail-scanning parser, which reports ParseOK and the failure reason honestly.
 
 KV-off (``use_cache=False``) recomputes the whole sequence at every model call and is the
-default; `use_cache=True` keeps a per-example KV cache instead (batch of one) for comparisons.
+default; `use_cache=True` is KV-on: constrained decoding computes the prompts' keys and values
+once per batch and then runs only the answers (`_PromptCache`); free decoding keeps a full
+per-example cache (batch of one).
 Batches are right-padded: each row's logits are read at its own last real position, so padding
 never enters a row's computation and positions need no adjustment.
 """
