@@ -49,7 +49,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -67,6 +66,8 @@ MAX_LENGTH = 512  # MiniLM's position limit; no prompt of this benchmark gets tr
 DEFAULT_MICRO = 4  # configs/default.yaml optim.grad_accum
 SEED = 0
 
+sys.path.insert(0, str(Path(__file__).parent))
+from train_speed import machine  # noqa: E402
 
 # ----------------------------------------------------------------------------------- texts
 
@@ -278,28 +279,6 @@ def run_decode(spec: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------- parent
-
-
-def machine() -> dict:
-    import torch
-    import transformers
-
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "cpu",
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-    }
 
 
 def worker_call(kind: str, spec: dict) -> dict:
