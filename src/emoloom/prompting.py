@@ -229,13 +229,10 @@ class PromptEncoder:
         assert encoded.supervised >= 1, record.id
         return encoded
 
-    def prefix_ids(self, record: Record) -> list[int]:
-        """Prompt + the fixed answer opening up to the first label token (for label scoring:
-        the model's next-token distribution here is its label distribution)."""
-        return self.prefix(record).input_ids
-
     def prefix(self, record: Record) -> Encoded:
-        """`prefix_ids` with the prompt's length (the answer opening starts there)."""
+        """Prompt + the fixed answer opening up to the first label token (for label scoring:
+        the model's next-token distribution here is its label distribution); `prompt_len`
+        marks where the answer opening starts."""
         probe = Prediction((self.label_set.labels[0],), (0.5, 0.5, 0.5), None)
         completion, label_index, _ = self.completion(probe)
         prompt, truncated = self.fit_prompt(record, self.max_length - label_index)

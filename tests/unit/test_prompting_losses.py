@@ -58,7 +58,7 @@ def test_label_index_points_at_the_first_label_token(tokenizer):
     example = enc.encode(RECORD, TARGET)
     first = example.input_ids[example.label_index]
     assert first == enc.label_token_ids[GOEMOTIONS.index("gratitude")]
-    assert enc.prefix_ids(RECORD) == example.input_ids[: example.label_index]
+    assert enc.prefix(RECORD).input_ids == example.input_ids[: example.label_index]
 
 
 def test_digit_tokens_are_found_with_their_place_values(tokenizer):
