@@ -170,6 +170,14 @@ class PromptEncoder:
 
     # -------------------------------------------------------------------- completion side
 
+    def completion_ids(self, lines: Sequence[str]) -> list[list[int]]:
+        """Completion ids (line + eos) of already rendered answer lines, tokenised as one
+        batch: the same ids as `completion` gives one line at a time."""
+        if not lines:
+            return []
+        batch = self.tokenizer(list(lines), add_special_tokens=False)["input_ids"]
+        return [ids + [self.eos_id] for ids in batch]
+
     def completion(self, target: Prediction) -> tuple[list[int], int, list[list[NumberToken]]]:
         """Completion ids (line + eos), the index of the first label token within them, and
         the digit tokens of each VAD number (indices relative to the completion)."""

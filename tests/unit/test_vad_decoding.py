@@ -1,11 +1,14 @@
-"""`decode.vad`: constrained VAD numbers nearest the expected value ("mean") or greedy."""
+"""AnswerSpace: VAD numbers nearest the expected value ("mean") or greedy, batched answer
+tokenisation, and the rationale guess of speculative decoding."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from emoloom.appraisal import atom_targets, rationale_from_atoms
 from emoloom.config import ModelConfig
+from emoloom.contract import Prediction
 from emoloom.decoding import AnswerSpace, DecodeConfig, _State
 from emoloom.errors import EmoloomError
 from emoloom.labels import GOEMOTIONS
@@ -66,3 +69,32 @@ def test_mean_takes_the_middle_of_a_bimodal_number_where_greedy_takes_a_mode(tok
 def test_an_unknown_vad_rule_is_refused():
     with pytest.raises(EmoloomError, match="decode.vad='median'"):
         DecodeConfig(vad="median")
+
+
+def test_batched_answer_tokenisation_matches_one_line_at_a_time(tokenizer):
+    encoder = PromptEncoder(tokenizer, GOEMOTIONS, max_length=128, rationale=True)
+    space = AnswerSpace(encoder)
+    answers = [
+        (["joy"], [0.0, 0.5, 1.0], "no clear appraisal"),
+        (["admiration", "gratitude"], [0.73, 0.09, 0.61], "goal attained fair treatment"),
+        (["nervousness"], [1.0, 1.0, 0.0], "outcome uncertain little control"),
+        (["joy"], [0.0, 0.5, 1.0], "no clear appraisal"),  # a repeat comes from the cache
+    ]
+    batched = space.many(answers)
+    for (labels, numbers, rationale), ids in zip(answers, batched, strict=True):
+        pred = Prediction(tuple(labels), tuple(numbers), rationale)
+        assert list(ids) == encoder.completion(pred)[0]
+    assert batched[0] == batched[3] and batched[0] != batched[1]
+
+
+def test_the_rationale_guess_is_the_chosen_labels_profile_rationale(tokenizer):
+    space = AnswerSpace(PromptEncoder(tokenizer, GOEMOTIONS, max_length=128, rationale=True))
+    s = _State(prompt=[1], labels=["gratitude"], closed=True, numbers=[0.8, 0.4, 0.6])
+    space.advance(s)
+    assert s.candidates is not None  # the rationale decision is pending
+    typical = rationale_from_atoms(atom_targets(["gratitude"]))
+    assert typical != "no clear appraisal"
+    drafted, steps = space.draft(s)
+    # the draft runs through every rationale decision, guessing the profile's phrase each time
+    assert tuple(drafted) == space.tokens(s.labels, s.numbers, typical)
+    assert all(g is not None for _, _, g in steps)
