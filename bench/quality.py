@@ -6,7 +6,10 @@
 It runs the screen `configs/quality.yaml` (one candidate: `configs/default.yaml` unchanged;
 GoEmotions test and EmpatheticDialogues test in full, DailyDialog test time-bounded to 600 s as
 in the paper's quick cross-corpus evaluation, polarity on 200 Valence-Flipped GoEmotions dev
-pairs), so a re-run resumes: finished training and finished eval sets are kept. The figures are
+pairs; a decode-only variant of the same trained model with `decode.labels: calibrated`, whose
+per-label thresholds are fitted on each corpus's dev split), so a re-run resumes: finished
+training and finished eval sets are kept. The candidate's figures are the top-level ones; the
+variant's are under "variants". The figures are
 read back from the screen's files and written to bench/results/quality.json together with the
 published numbers of ../shared/docs/anchors.md and the issue's bars (met or missed, by how much).
 """
@@ -132,6 +135,19 @@ def main() -> None:
     if not args.dry_run:
         run_screen(args.config, args.overrides)
     figs = figures(screen_dir, screen.candidates[0].name)
+    variants = {}
+    for variant in screen.variants:  # decode-only variants of the same trained model
+        vfigs = figures(screen_dir, variant.name)
+        cal = _eval(screen_dir / "candidates" / variant.name, "goemotions-test")["calibration"]
+        variants[variant.name] = {
+            "decode": variant.decode,
+            **vfigs,
+            "calibration_goemotions": cal
+            and {
+                k: cal[k] for k in ("split", "rows", "dev_macro_f1_top1", "dev_macro_f1", "seconds")
+            },
+            "bars": verdicts(vfigs),
+        }
     blob = {
         "command": "python bench/"
         + " ".join(shlex.quote(a) for a in [Path(__file__).name, *sys.argv[1:]]),
@@ -141,13 +157,17 @@ def main() -> None:
         "wall_s_this_invocation": round(time.perf_counter() - started, 1),
         **figs,
         "bars": verdicts(figs),
+        "variants": variants,
         "anchors": ANCHORS,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(blob, indent=2) + "\n", encoding="utf-8")
-    for v in blob["bars"]:
-        state = "met" if v["met"] else f"MISSED by {v['gap']}"
-        print(f"{v['figure']}: {v['value']} (bar {v['bar']}: {state}; {v['paper']})")
+    for name, bars in [(screen.candidates[0].name, blob["bars"])] + [
+        (n, v["bars"]) for n, v in variants.items()
+    ]:
+        for v in bars:
+            state = "met" if v["met"] else f"MISSED by {v['gap']}"
+            print(f"{name} {v['figure']}: {v['value']} (bar {v['bar']}: {state}; {v['paper']})")
     print(f"wrote {args.out}")
 
 

@@ -175,18 +175,36 @@ def _decode_config(args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
         vad=args.vad,
+        labels="calibrated" if getattr(args, "calibration", None) else args.labels,
+        calibration_rows=args.calibration_rows,
     )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from emoloom.calibration import load as load_calibration
     from emoloom.inference import load_model, make_decoder
     from emoloom.predict import predict_file
 
     cfg, backbone = load_model(run=args.run, model=args.model)
     label_set = args.label_set or cfg.data.train[0].label_set or cfg.data.train[0].corpus
-    decoder = make_decoder(cfg, backbone, [get_label_set(label_set).name], _decode_config(args))
+    name = get_label_set(label_set).name
+    decode = _decode_config(args)
+    thresholds = None
+    if decode.labels == "calibrated":
+        if not args.calibration:
+            raise EmoloomError(
+                "predict --labels calibrated needs --calibration FILE "
+                "(written by emoloom eval --labels calibrated under <out>/calibration/)"
+            )
+        cal = load_calibration(args.calibration)
+        if cal.label_set != name:
+            raise EmoloomError(
+                f"{args.calibration}: thresholds for {cal.label_set}, not for {name}"
+            )
+        thresholds = {name: cal.thresholds}
+    decoder = make_decoder(cfg, backbone, [name], decode, thresholds)
     source = None if args.input in (None, "-") else Path(args.input)
     output = None if args.output in (None, "-") else Path(args.output)
     summary = predict_file(
@@ -218,7 +236,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         resume=args.resume,
     )  # fmt: skip
     if args.polarity:
-        report["polarity"] = polarity(cfg, backbone, decode, split=args.split, limit=args.limit)
+        report["polarity"] = polarity(
+            cfg, backbone, decode, split=args.split, limit=args.limit,
+            calibration_dir=out / "calibration",
+        )  # fmt: skip
     print_eval(report)
     print(f"wrote {out}/eval/{args.corpus}-{args.split}.json and predictions/", file=sys.stderr)
     return 0
@@ -265,6 +286,16 @@ def _add_decode_options(p: argparse.ArgumentParser) -> None:
         choices=("mean", "greedy"),
         default="mean",
         help="constrained VAD numbers: nearest the expected value (default) or greedy tokens",
+    )
+    g.add_argument(
+        "--labels",
+        choices=("greedy", "calibrated"),
+        default="greedy",
+        help="constrained labels: greedy tokens (default) or per-label thresholds fitted on "
+        "the corpus's dev split (eval fits and caches them in <out>/calibration/)",
+    )
+    g.add_argument(
+        "--calibration-rows", type=int, default=6000, help="dev rows the thresholds are fit on"
     )
 
 
@@ -342,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--label-set", choices=tuple(LABEL_SETS), help="default: the run's first")
     pr.add_argument("--resume", action="store_true", help="continue an interrupted --output")
     pr.add_argument("--strict", action="store_true", help="stop at the first bad input row")
+    pr.add_argument(
+        "--calibration",
+        help="thresholds file from emoloom eval --labels calibrated (implies --labels calibrated)",
+    )
     _add_decode_options(pr)
     pr.set_defaults(func=cmd_predict)
 

@@ -48,15 +48,17 @@ from __future__ import annotations
 import inspect
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from emoloom.appraisal import atom_targets, rationale_from_atoms, rationale_vocabulary
+from emoloom.calibration import decide
 from emoloom.contract import ParseFailure, Prediction, Record, parse, render
 from emoloom.errors import EmoloomError
+from emoloom.losses import label_distribution
 from emoloom.modeling import EmoLoomLM
 from emoloom.prompting import PromptEncoder
 
@@ -75,12 +77,23 @@ class DecodeConfig:
     # RMSE rewards), or "greedy", the most likely token at every step (the paper's rule).
     # Labels and rationale are always greedy; free decoding is always greedy.
     vad: str = "mean"
+    # How constrained decoding picks the labels: "greedy", token by token (the paper's rule),
+    # or "calibrated", per-label thresholds on the first label decision's distribution, fitted
+    # on up to `calibration_rows` dev rows of the evaluated corpus (`emoloom.calibration`).
+    labels: str = "greedy"
+    calibration_rows: int = 6000
 
     def __post_init__(self) -> None:
         if self.mode not in ("constrained", "free"):
             raise EmoloomError(f"decode.mode={self.mode!r}; use constrained or free")
         if self.vad not in ("mean", "greedy"):
             raise EmoloomError(f"decode.vad={self.vad!r}; use mean or greedy")
+        if self.labels not in ("greedy", "calibrated"):
+            raise EmoloomError(f"decode.labels={self.labels!r}; use greedy or calibrated")
+        if self.labels == "calibrated" and self.mode != "constrained":
+            raise EmoloomError("decode.labels=calibrated needs decode.mode=constrained")
+        if self.calibration_rows < 1:
+            raise EmoloomError("decode.calibration_rows must be >= 1")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise EmoloomError("decode.max_new_tokens and decode.batch_size must be >= 1")
 
@@ -109,6 +122,7 @@ class _State:
     numbers: list[float] = field(default_factory=list)
     rationale: str | None = None
     candidates: list[int] | None = None  # token ids to score at the next model call
+    planned: tuple[str, ...] | None = None  # labels chosen at once (calibrated decoding)
     live: list | None = None  # the pending decision's options consistent with `completion`
     live_from: int = 0  # ... checked up to this many completion tokens
     done: bool = False
@@ -121,8 +135,11 @@ class _State:
 class AnswerSpace:
     """The valid answers of one label set for one tokenizer, as token sequences (cached)."""
 
-    def __init__(self, encoder: PromptEncoder) -> None:
+    MAX_LINES = 200_000  # tokenised lines kept (about 100 MB at most)
+
+    def __init__(self, encoder: PromptEncoder, thresholds: Sequence[float] | None = None) -> None:
         self.encoder = encoder
+        self.thresholds = thresholds  # calibrated label choice (`emoloom.calibration.decide`)
         self.label_set = encoder.label_set
         self.rationale = encoder.rationale
         self.rationales = rationale_vocabulary() if encoder.rationale else (None,)
@@ -150,8 +167,9 @@ class AnswerSpace:
         ]
         missing = list(dict.fromkeys(line for line in lines if line not in self._cache))
         if missing:
-            if len(self._cache) + len(missing) > 200_000:
+            if len(self._cache) + len(missing) > self.MAX_LINES:
                 self._cache.clear()  # bounded memory; entries are cheap to recompute
+                missing = list(dict.fromkeys(lines))
             for line, ids in zip(missing, self.encoder.completion_ids(missing), strict=True):
                 self._cache[line] = tuple(ids)
         return [self._cache[line] for line in lines]
@@ -225,6 +243,10 @@ class AnswerSpace:
         n = len(s.completion)
         if s.live is None:  # a new decision: check every option against the whole completion
             start, options = 0, self.options(s)
+            if s.planned is not None and not s.closed:  # the labels are chosen: write them
+                k = len(s.labels)
+                planned = s.planned[k] if k < len(s.planned) else _CLOSE
+                options = [(o, reps) for o, reps in options if o == planned]
         else:  # the same decision: only the tokens appended since the last check can rule out
             start, options = s.live_from, s.live
         if start < n:
@@ -265,13 +287,27 @@ class AnswerSpace:
         self, s: _State, logits: torch.Tensor, *, count: bool = True, vad: str = "greedy"
     ) -> None:
         assert s.candidates is not None
-        ids = torch.tensor(s.candidates)
-        if vad == "mean" and s.closed and len(s.numbers) < 3:
-            s.completion.append(self._nearest_mean(s, logits[ids]))
+        if self.thresholds is not None and not s.closed and not s.labels:
+            self._plan_labels(s, logits)
+        elif vad == "mean" and s.closed and len(s.numbers) < 3:
+            s.completion.append(self._nearest_mean(s, logits[torch.tensor(s.candidates)]))
         else:
+            ids = torch.tensor(s.candidates)
             s.completion.append(int(ids[int(torch.argmax(logits[ids]))]))
         s.calls += int(count)
         s.candidates = None
+
+    def _plan_labels(self, s: _State, logits: torch.Tensor) -> None:
+        """Calibrated label choice: the whole label set from p(c) at the first label decision
+        (the distribution `scoring.label_probs` reads), then its first token; the remaining
+        label tokens and the list's end are forced (`_live` keeps only the planned option)."""
+        assert self.thresholds is not None
+        probs = label_distribution(logits[None].float(), self.encoder.label_token_ids)
+        chosen = decide(probs.double().numpy(), self.thresholds, self.label_set.multi_label)[0]
+        s.planned = tuple(lab for lab, on in zip(self.label_set.labels, chosen, strict=True) if on)
+        s.live = None
+        ((_, reps),) = self._live(s)
+        s.completion.append(reps[0][len(s.completion)])
 
     def _nearest_mean(self, s: _State, scores: torch.Tensor) -> int:
         """The candidate token leading to the VAD number nearest the expected value. Each
@@ -444,13 +480,32 @@ class Decoder:
         tokenizer: Any,
         encoders: dict[str, PromptEncoder],
         config: DecodeConfig,
+        thresholds: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.lm = lm
         self.tokenizer = tokenizer
         self.encoders = encoders
         self.config = config
         self.pad_id = tokenizer.pad_token_id
-        self.spaces = {name: AnswerSpace(enc) for name, enc in encoders.items()}
+        thresholds = thresholds or {}
+        if config.labels == "calibrated":
+            missing = sorted(set(encoders) - set(thresholds))
+            if missing:
+                raise EmoloomError(
+                    f"decode.labels=calibrated: no thresholds for label set {missing[0]!r} "
+                    "(emoloom eval fits them on dev; predict takes --calibration FILE)"
+                )
+        for name, values in thresholds.items():
+            if name in encoders and len(values) != len(encoders[name].label_set.labels):
+                raise EmoloomError(
+                    f"{name}: {len(values)} thresholds for "
+                    f"{len(encoders[name].label_set.labels)} labels"
+                )
+        use = config.labels == "calibrated"
+        self.spaces = {
+            name: AnswerSpace(enc, thresholds.get(name) if use else None)
+            for name, enc in encoders.items()
+        }
         self._wordpiece = type(tokenizer).__name__.startswith("Bert")
         hf = lm._hf
         params = inspect.signature(hf.forward).parameters

@@ -37,6 +37,7 @@ import numpy as np
 
 from emoloom.atomic import atomic_write
 from emoloom.augment import valence_flip
+from emoloom.calibration import load_or_fit
 from emoloom.config import TrainConfig
 from emoloom.contract import Record
 from emoloom.data import load_split
@@ -135,9 +136,19 @@ def evaluate(
     records = loaded.records
     order = stratified_order(records, seed) if time_budget else list(range(len(records)))
     order = order[:limit] if limit else order
+    calibration = None
+    if decode.labels == "calibrated" and protocol.target is not None:
+        calibration = load_or_fit(
+            cfg, backbone, corpus, cache_dir=out_dir / "calibration",
+            rows=decode.calibration_rows, seed=seed,
+        )  # fmt: skip
     log = _PartialLog(out_dir, f"{corpus}-{split}", [records[i].id for i in order], decode)
     rows, seconds, calls = log.restore() if resume else log.start()
-    decoder = make_decoder(cfg, backbone, [protocol.prompt], decode)
+    thresholds = {protocol.prompt: calibration.thresholds} if calibration else None
+    labels = "calibrated" if calibration else "greedy"
+    decoder = make_decoder(
+        cfg, backbone, [protocol.prompt], dataclasses.replace(decode, labels=labels), thresholds
+    )
     for start in range(len(rows), len(order), decode.batch_size):
         if time_budget is not None and seconds >= time_budget:
             break
@@ -158,7 +169,15 @@ def evaluate(
         "split": split,
         "prompt_label_set": protocol.prompt,
         "target_label_set": protocol.target,
-        "decode": {"mode": decode.mode, "use_cache": decode.use_cache, "vad": decode.vad},
+        "decode": {
+            "mode": decode.mode,
+            "use_cache": decode.use_cache,
+            "vad": decode.vad,
+            "labels": labels,
+        },
+        # thresholds fitted on the corpus's dev split (decode.labels calibrated), with their
+        # cost in seconds (not part of `seconds`, which times the decoding of this split)
+        "calibration": calibration.summary() if calibration else None,
         "examples_total": len(records),
         "examples_evaluated": len(rows),
         "time_budget_s": time_budget,
@@ -273,8 +292,12 @@ def polarity(
     corpus: str = "goemotions",
     split: str = "dev",
     limit: int | None = None,
+    calibration_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Polarity sensitivity on Valence-Flipped pairs: does the prediction flip with the text?
+
+    With decode.labels calibrated, the thresholds are those of `corpus` fitted on its dev split
+    (cached in `calibration_dir`, as `evaluate` caches them).
 
     valence_flip_rate: predicted valence of the original and the flipped text fall on opposite
     sides of 0.5, in the direction of their gold valences; label_flip_rate: the flipped text's
@@ -286,7 +309,15 @@ def polarity(
     flipped = valence_flip(loaded.records, label_set)[:limit]
     parents = {r.id: r for r in loaded.records}
     originals = [parents[f.meta["parent"]] for f in flipped]
-    decoder = make_decoder(cfg, backbone, [protocol.prompt], decode)
+    thresholds = None
+    if decode.labels == "calibrated":
+        if calibration_dir is None:
+            raise EmoloomError("polarity with decode.labels=calibrated needs a calibration_dir")
+        cal = load_or_fit(
+            cfg, backbone, corpus, cache_dir=calibration_dir, rows=decode.calibration_rows
+        )
+        thresholds = {protocol.prompt: cal.thresholds}
+    decoder = make_decoder(cfg, backbone, [protocol.prompt], decode, thresholds)
     started = time.perf_counter()
     a = decoder.decode([(r, protocol.prompt) for r in originals])
     b = decoder.decode([(r, protocol.prompt) for r in flipped])

@@ -6,7 +6,7 @@ decoder = make_decoder(cfg, backbone, ["goemotions"], DecodeConfig())
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from emoloom.config import ModelConfig, TrainConfig
@@ -33,8 +33,14 @@ def load_model(
 
 
 def make_decoder(
-    cfg: TrainConfig, backbone: Backbone, label_sets: Sequence[str], config: DecodeConfig
+    cfg: TrainConfig,
+    backbone: Backbone,
+    label_sets: Sequence[str],
+    config: DecodeConfig,
+    thresholds: Mapping[str, Sequence[float]] | None = None,
 ) -> Decoder:
+    """A decoder for these label sets; `thresholds` (per label set) serve decode.labels
+    calibrated (`emoloom.calibration`)."""
     encoders = {
         name: PromptEncoder(
             backbone.tokenizer,
@@ -46,4 +52,4 @@ def make_decoder(
         )
         for name in label_sets
     }
-    return Decoder(backbone.lm, backbone.tokenizer, encoders, config)
+    return Decoder(backbone.lm, backbone.tokenizer, encoders, config, thresholds)

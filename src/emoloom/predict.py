@@ -66,6 +66,7 @@ def prediction_row(record: Record, result: DecodeResult, decode: DecodeConfig) -
         "decode": {
             "mode": decode.mode,
             "vad": decode.vad if decode.mode == "constrained" else "greedy",
+            "labels": decode.labels,
             "model_calls": result.model_calls,
             "generated_tokens": result.generated_tokens,
             "forced_tokens": result.forced_tokens,

@@ -473,8 +473,9 @@ class Screen:
                 else:
                     p = s.polarity
                     pol = polarity(
-                        cfg, backbone, cand.decode, corpus=p.corpus, split=p.split, limit=p.limit
-                    )
+                        cfg, backbone, cand.decode, corpus=p.corpus, split=p.split,
+                        limit=p.limit, calibration_dir=out / "calibration",
+                    )  # fmt: skip
                     _write_json(pol_path, pol)
             del backbone
             gc.collect()

@@ -81,6 +81,10 @@ def test_batched_answer_tokenisation_matches_one_line_at_a_time(tokenizer):
         (["joy"], [0.0, 0.5, 1.0], "no clear appraisal"),  # a repeat comes from the cache
     ]
     batched = space.many(answers)
+    space.MAX_LINES = 3  # a full cache is emptied, and every line asked for still comes back
+    assert space.many(answers[1:3]) == batched[1:3] and len(space._cache) == 3
+    assert space.many(answers[:1] + [(["joy"], [0.1, 0.2, 0.3], None)])[0] == batched[0]
+    assert len(space._cache) == 2
     for (labels, numbers, rationale), ids in zip(answers, batched, strict=True):
         pred = Prediction(tuple(labels), tuple(numbers), rationale)
         assert list(ids) == encoder.completion(pred)[0]
