@@ -50,8 +50,9 @@ def test_the_decoder_writes_the_labels_the_threshold_rule_picks(model, label_set
     probs = np.stack(
         label_probs(backbone.lm, batch, plain.encoders, backbone.tokenizer.pad_token_id)
     )
-    # thresholds between the two most likely labels' typical values, so rows differ
-    thresholds = np.full(len(label_set.labels), float(np.quantile(probs, 0.97)))
+    # each label's median over the rows: a random model's distributions barely differ
+    # between texts, and relative to these thresholds the rows still pick different labels
+    thresholds = np.median(probs, axis=0)
     expected = decide(probs, thresholds, label_set.multi_label)
     want = [tuple(np.array(label_set.labels)[row]) for row in expected]
     assert len(set(want)) > 1  # the rule picks different label sets on these rows
@@ -136,16 +137,15 @@ def test_dailydialog_thresholds_are_fit_in_its_own_classes_through_the_mapping(t
     cal = report["calibration"]
     assert cal["label_set"] == "goemotions" and cal["target"] == "dailydialog"
     assert set(cal["thresholds"]) == set(GOEMOTIONS.labels)
-    rows_out = [
-        json.loads(x) for x in (tmp_path / "predictions" / "dailydialog-test.jsonl").open()
-    ]
+    rows_out = [json.loads(x) for x in (tmp_path / "predictions" / "dailydialog-test.jsonl").open()]
     assert all(set(r["pred_labels"]) <= set(DAILYDIALOG.labels) for r in rows_out)
 
 
 def test_predict_with_calibrated_labels_needs_a_matching_calibration_file(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "I am so happy"}) + "\n")
-    base = ["predict", "--model", "tiny-qwen2", "--input", str(src), "--output", "-"]
+    out = tmp_path / "out.jsonl"
+    base = ["predict", "--model", "tiny-qwen2", "--input", str(src), "--output", str(out)]
     assert main([*base, "--labels", "calibrated"]) != 0
     assert "needs --calibration FILE" in capsys.readouterr().err
     cal = {
@@ -159,7 +159,6 @@ def test_predict_with_calibrated_labels_needs_a_matching_calibration_file(tmp_pa
     cal.update(label_set="goemotions", thresholds=[1.0] * 27 + [1e-6])  # always "neutral"
     (tmp_path / "ge.json").write_text(json.dumps(cal))
     code = main([*base, "--label-set", "goemotions", "--calibration", str(tmp_path / "ge.json")])
-    out = capsys.readouterr().out
-    row = json.loads(out.splitlines()[0])
+    row = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
     assert code == 0 and row["prediction"]["labels"] == ["neutral"]
     assert row["decode"]["labels"] == "calibrated"

@@ -31,11 +31,14 @@ def write_screen(tmp_path: Path, **body) -> Path:
 def test_the_quick_gpu_and_quality_screens_ship_and_expand(tmp_path):
     assert {p.stem for p in SCREENS} == {"quick", "gpu", "quality"}
     quality = Screen(load_screen(CONFIGS / "quality.yaml"), CONFIGS / "quality.yaml")
-    (default,) = quality.candidates  # the default recipe exactly: the base with no override
+    # the default recipe exactly (the base with no override), decoded greedy and calibrated
+    default, calibrated = quality.candidates
     assert default.train == load_config(
         CONFIGS / "default.yaml",
         [f"run_name={default.train.run_name}", f"output_dir={default.train.output_dir}"],
     )
+    assert calibrated.train == default.train and calibrated.train_run == default.train_run
+    assert (default.decode.labels, calibrated.decode.labels) == ("greedy", "calibrated")
     quick = Screen(load_screen(CONFIGS / "quick.yaml"), CONFIGS / "quick.yaml")
     assert [c.name for c in quick.candidates] == [
         "minilm",
