@@ -17,6 +17,7 @@ and sampler decisions, so its final weights are bit-identical to an uninterrupte
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -458,6 +459,15 @@ class Trainer:
         bar = getattr(self, "bar", None)
         if bar is not None:
             bar.close()
+        # The model goes before the process group. DDP's Reducer holds a reference to the gloo
+        # group; destroyed first, the group would lose its last reference inside the Reducer's
+        # dealloc, whose blocking destructor then runs with the GIL held while a gloo worker
+        # thread waits for the GIL to free the last barrier's tensor: a deadlock at exit, seen
+        # as a two-process run that never returned (py-spy: ~ProcessGroupGloo under
+        # ~Reducer; pytorch/pytorch#56297).
+        self.lm = self.optimizer = self.scheduler = None
+        self.accelerator.free_memory()
+        gc.collect()
         self.accelerator.end_training()
 
 
