@@ -1,6 +1,7 @@
 """Per-label decision thresholds for the label choice, fitted on a dev split.
 
     cal = load_or_fit(cfg, backbone, "goemotions", cache_dir=out / "calibration", rows=6000)
+    # -> out/calibration/goemotions-dev-random.json
     decoder = make_decoder(cfg, backbone, ["goemotions"], DecodeConfig(labels="calibrated"),
                            thresholds={"goemotions": cal.thresholds})
 
@@ -21,9 +22,11 @@ Fit (`fit`): coordinate ascent on the Macro-F1 the evaluation reports for that c
 the protocol's label mapping: DailyDialog is scored in its 7 classes through the GoEmotions
 prompt), one label at a time over a geometric grid of thresholds, two passes. scikit-learn
 has per-label threshold search for independent binary problems (`TunedThresholdClassifierCV`)
-but not for one Macro-F1 over a many-to-one label mapping, hence this small loop. The dev
-rows are a seeded random sample (natural label frequencies: a stratified sample would shift
-the thresholds); the test split is never read.
+but not for one Macro-F1 over a many-to-one label mapping, hence this small loop. The test split
+is never read. The dev rows are drawn the way the evaluation draws its rows, because the
+thresholds depend on the label frequencies they see: a seeded random sample (natural
+frequencies) for a full evaluation, the label-stratified order (`evaluate.stratified_order`,
+rare classes over-represented) for a time-bounded one.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from emoloom.labels import LABEL_SETS, map_labels
 from emoloom.modeling import Backbone
 from emoloom.scoring import label_probs
 
-FORMAT_VERSION = 1  # part of the cache key: a changed fit makes old files stale
+FORMAT_VERSION = 2  # part of the cache key: a changed fit makes old files stale
 GRID = tuple(float(x) for x in np.geomspace(0.01, 1.0, 31))
 PASSES = 2
 
@@ -60,6 +63,7 @@ class Calibration:
     split: str
     target: str
     rows: int
+    sample: str  # "random" (natural label frequencies) or "stratified" (as time-bounded evals)
     dev_macro_f1_top1: float  # the rule with every threshold at 1 (top-1 label)
     dev_macro_f1: float  # after the fit
     seconds: float
@@ -157,8 +161,8 @@ def _independent(probs: np.ndarray, gold: np.ndarray, to_target: np.ndarray) -> 
     return out
 
 
-def _cache_key(corpus: str, split: str, prompt: str, target: str, rows: int, seed: int) -> str:
-    blob = json.dumps([FORMAT_VERSION, corpus, split, prompt, target, rows, seed, GRID])
+def _cache_key(*parts: Any) -> str:
+    blob = json.dumps([FORMAT_VERSION, *parts, GRID])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -171,19 +175,22 @@ def load_or_fit(
     rows: int,
     split: str = "dev",
     seed: int = 0,
+    stratified: bool = False,
 ) -> Calibration:
-    """The calibration of this model for `corpus`, fitted on up to `rows` rows of `split` and
-    cached in `cache_dir` (one directory per model: the key does not hash the weights)."""
+    """The calibration of this model for `corpus`, fitted on up to `rows` rows of `split` (a
+    seeded random sample, or the first rows of the label-stratified order) and cached in
+    `cache_dir` (one directory per model: the key does not hash the weights)."""
     # imported here: decoding (via inference) and evaluate import this module
     from emoloom.decoding import DecodeConfig
-    from emoloom.evaluate import PROTOCOLS
+    from emoloom.evaluate import PROTOCOLS, stratified_order
     from emoloom.inference import make_decoder
 
     protocol = PROTOCOLS[corpus]
     if protocol.target is None:
         raise EmoloomError(f"{corpus} has no gold labels: nothing to calibrate labels on")
-    key = _cache_key(corpus, split, protocol.prompt, protocol.target, rows, seed)
-    path = cache_dir / f"{corpus}-{split}.json"
+    sampling = "stratified" if stratified else "random"
+    key = _cache_key(corpus, split, protocol.prompt, protocol.target, rows, seed, sampling)
+    path = cache_dir / f"{corpus}-{split}-{sampling}.json"
     if path.is_file():
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("key") == key:
@@ -197,8 +204,11 @@ def load_or_fit(
     records = loaded.records
     if not records:
         raise EmoloomError(f"{corpus} {split}: no rows to calibrate on")
-    order = np.random.default_rng(seed).permutation(len(records))[:rows]
-    sample = [records[i] for i in sorted(order)]
+    if stratified:
+        order = stratified_order(records, seed)[:rows]
+    else:
+        order = sorted(np.random.default_rng(seed).permutation(len(records))[:rows])
+    sample = [records[i] for i in order]
     decoder = make_decoder(cfg, backbone, [protocol.prompt], DecodeConfig())
     probs = np.stack(
         label_probs(
@@ -225,6 +235,7 @@ def load_or_fit(
         split=split,
         target=protocol.target,
         rows=len(sample),
+        sample=sampling,
         dev_macro_f1_top1=round(before, 6),
         dev_macro_f1=round(after, 6),
         seconds=round(time.perf_counter() - started, 2),

@@ -41,7 +41,7 @@ from emoloom.calibration import load_or_fit
 from emoloom.config import TrainConfig
 from emoloom.contract import Record
 from emoloom.data import load_split
-from emoloom.decoding import DecodeConfig, DecodeResult
+from emoloom.decoding import WINDOW_BATCHES, DecodeConfig, DecodeResult
 from emoloom.errors import EmoloomError
 from emoloom.faults import fault_point
 from emoloom.inference import make_decoder
@@ -140,7 +140,7 @@ def evaluate(
     if decode.labels == "calibrated" and protocol.target is not None:
         calibration = load_or_fit(
             cfg, backbone, corpus, cache_dir=out_dir / "calibration",
-            rows=decode.calibration_rows, seed=seed,
+            rows=decode.calibration_rows, seed=seed, stratified=time_budget is not None,
         )  # fmt: skip
     log = _PartialLog(out_dir, f"{corpus}-{split}", [records[i].id for i in order], decode)
     rows, seconds, calls = log.restore() if resume else log.start()
@@ -149,11 +149,13 @@ def evaluate(
     decoder = make_decoder(
         cfg, backbone, [protocol.prompt], dataclasses.replace(decode, labels=labels), thresholds
     )
-    for start in range(len(rows), len(order), decode.batch_size):
+    # windows of several batches: the decoder sorts each by prompt length (less padding)
+    window = decode.batch_size * (1 if time_budget is not None else WINDOW_BATCHES)
+    for start in range(len(rows), len(order), window):
         if time_budget is not None and seconds >= time_budget:
             break
         began = time.perf_counter()
-        chunk = [records[i] for i in order[start : start + decode.batch_size]]
+        chunk = [records[i] for i in order[start : start + window]]
         results = decoder.decode([(r, protocol.prompt) for r in chunk])
         batch = [
             _row(record, result, protocol) for record, result in zip(chunk, results, strict=True)

@@ -447,7 +447,7 @@ class Screen:
         s = self.screen
         out = self.dir / "candidates" / cand.name
         evals: dict[str, str] = {}
-        seconds, rows, calls = 0.0, 0, 0.0
+        seconds, rows, calls, calibration_s = 0.0, 0, 0.0, 0.0
         with PeakMemory() as mem:
             cfg, backbone = load_trained(cand.train.run_dir())
             for spec in s.evaluation:
@@ -463,6 +463,7 @@ class Screen:
                     )  # fmt: skip
                 evals[spec.name] = f"eval/{spec.name}.json"
                 seconds += report["seconds"]
+                calibration_s += (report.get("calibration") or {}).get("seconds", 0.0)
                 rows += report["examples_evaluated"]
                 calls += (report["model_calls_per_example"] or 0) * report["examples_evaluated"]
             pol = None
@@ -483,6 +484,8 @@ class Screen:
             **dataclasses.asdict(cand.decode),
             "examples": rows,
             "wall_s": round(seconds, 2),
+            # fitting decode.labels calibrated thresholds on dev (not in wall_s)
+            "calibration_wall_s": round(calibration_s, 2),
             "examples_per_s": round(rows / seconds, 3) if seconds else None,
             "model_calls_per_example": round(calls / rows, 2) if rows else None,
             "peak_rss_mb": _round(mem.rss_mb),

@@ -96,7 +96,8 @@ def test_eval_fits_thresholds_on_dev_caches_them_and_decodes_with_them(tmp_path)
     assert report["decode"]["labels"] == "calibrated"
     assert cal["split"] == "dev" and cal["corpus"] == "goemotions" and cal["rows"] >= 1
     assert cal["dev_macro_f1"] >= cal["dev_macro_f1_top1"]
-    path = tmp_path / "calibration" / "goemotions-dev.json"
+    assert cal["sample"] == "random"  # a full evaluation: dev at natural label frequencies
+    path = tmp_path / "calibration" / "goemotions-dev-random.json"
     saved = json.loads(path.read_text())
     assert list(cal["thresholds"].values()) == saved["thresholds"]
     # the predictions are the rule's choices under those thresholds
@@ -132,10 +133,14 @@ def test_dailydialog_thresholds_are_fit_in_its_own_classes_through_the_mapping(t
     _, backbone = load_model(model="tiny-qwen2")
     decode = DecodeConfig(batch_size=4, labels="calibrated", calibration_rows=40)
     report = evaluate(
-        _fixture_cfg(), backbone, "dailydialog", "test", decode, out_dir=tmp_path, resamples=20
-    )
+        _fixture_cfg(), backbone, "dailydialog", "test", decode, out_dir=tmp_path, resamples=20,
+        time_budget=1e6,
+    )  # fmt: skip
     cal = report["calibration"]
     assert cal["label_set"] == "goemotions" and cal["target"] == "dailydialog"
+    # time-bounded: the evaluation reads test in label-stratified order, and dev is drawn alike
+    assert cal["sample"] == "stratified"
+    assert (tmp_path / "calibration" / "dailydialog-dev-stratified.json").is_file()
     assert set(cal["thresholds"]) == set(GOEMOTIONS.labels)
     rows_out = [json.loads(x) for x in (tmp_path / "predictions" / "dailydialog-test.jsonl").open()]
     assert all(set(r["pred_labels"]) <= set(DAILYDIALOG.labels) for r in rows_out)
@@ -151,6 +156,7 @@ def test_predict_with_calibrated_labels_needs_a_matching_calibration_file(tmp_pa
     cal = {
         "label_set": "empathetic", "thresholds": [0.5] * len(EMPATHETIC.labels),
         "corpus": "empathetic", "split": "dev", "target": "empathetic", "rows": 1,
+        "sample": "random",
         "dev_macro_f1_top1": 0.0, "dev_macro_f1": 0.0, "seconds": 0.0, "key": "k",
     }  # fmt: skip
     (tmp_path / "ed.json").write_text(json.dumps(cal))

@@ -83,6 +83,7 @@ def _write(path, **changes):
         split="dev",
         target="goemotions",
         rows=10,
+        sample="random",
         dev_macro_f1_top1=0.1,
         dev_macro_f1=0.2,
         seconds=1.0,
