@@ -14,7 +14,8 @@ for every method (emoloom's `PromptEncoder`), batches of `--batch-size`.
   computed once per batch and every later call runs only the drafted answers
   (`speedup_kvon_vs_hf_kvon` compares the two cached decoders).
 - ``hf_generate_kvoff`` / ``hf_generate_kvon``: `model.generate(do_sample=False,
-  use_cache=False|True)` with left padding (position ids follow the attention mask),
+  use_cache=False|True)` on the same batches (emoloom's decoder sorts the rows it is given by
+  prompt length before batching; generate gets the rows in that order) with left padding (position ids follow the attention mask),
   `max_new_tokens` (default 96, emoloom's free-mode bound; an answer line is ~55 MiniLM tokens),
   stopping at the eos token or when the JSON object closes (a stopping criterion that counts
   braces per token). Model calls per example = tokens generated for it; the batch keeps running
@@ -116,6 +117,16 @@ def run_generate(
     return {"seconds": seconds, "texts": texts, "calls": calls, "passes": passes}
 
 
+def _unsort(res: dict[str, Any], order: list[int]) -> dict[str, Any]:
+    """Per-row results of rows run in `order`, back in input order."""
+    for key in ("texts", "calls"):
+        values = [None] * len(order)
+        for pos, i in enumerate(order):
+            values[i] = res[key][pos]
+        res[key] = values
+    return res
+
+
 def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name == "trained-minilm":
         run = ROOT / "runs" / "default"
@@ -165,8 +176,10 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     constrained_kvon = cached.decode(rows)
     emo_kvon_seconds = time.perf_counter() - t0
-    kvoff = run_generate(model, decoder, prompts, args, cache=False)
-    kvon = run_generate(model, decoder, prompts, args, cache=True)
+    # generate gets the batches emoloom's decoder forms: rows sorted by prompt length
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    kvoff = _unsort(run_generate(model, decoder, [prompts[i] for i in order], args, False), order)
+    kvon = _unsort(run_generate(model, decoder, [prompts[i] for i in order], args, True), order)
 
     n = len(rows)
     label_set = loaded.label_set

@@ -63,6 +63,9 @@ from emoloom.modeling import EmoLoomLM
 from emoloom.prompting import PromptEncoder
 
 NUMBERS = tuple(round(i / 100, 2) for i in range(101))
+# Batches that `evaluate` hands to `Decoder.decode` at once, for it to sort by prompt length;
+# it also sets how often a full evaluation appends to its log (`predict` flushes every batch).
+WINDOW_BATCHES = 4
 _CLOSE = "<close>"
 
 
@@ -591,21 +594,34 @@ class Decoder:
     # -------------------------------------------------------------------------- decoding
 
     def decode(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
-        """Decode each (record, label set name) row; results in input order."""
+        """Decode each (record, label set name) row; results in input order.
+
+        Constrained decoding batches the rows by prompt length (a stable sort of the rows given,
+        then batches of `batch_size`): right padding is then a few tokens, not the spread of
+        prompt lengths, which cost 17% of KV-off token positions on GoEmotions. Callers that
+        want this pass several batches at once (`evaluate` passes `WINDOW_BATCHES` of them);
+        the same rows in the same order always form the same batches."""
         self.lm.eval()
+        if self.config.mode == "constrained":
+            prompts = [self.encoders[name].encode(record).input_ids for record, name in rows]
+            order = sorted(range(len(rows)), key=lambda i: len(prompts[i]))
+            out: list[DecodeResult | None] = [None] * len(rows)
+            for start in range(0, len(rows), self.config.batch_size):
+                batch = order[start : start + self.config.batch_size]
+                done = self._constrained([rows[i] for i in batch], [prompts[i] for i in batch])
+                for i, result in zip(batch, done, strict=True):
+                    out[i] = result
+            return out  # type: ignore[return-value]
         results: list[DecodeResult] = []
-        one_by_one = self.config.use_cache and self.config.mode == "free"
-        size = 1 if one_by_one else self.config.batch_size
+        size = 1 if self.config.use_cache else self.config.batch_size
         for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            if self.config.mode == "constrained":
-                results += self._constrained(chunk)
-            else:
-                results += self._free(chunk)
+            results += self._free(rows[start : start + size])
         return results
 
-    def _constrained(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
-        states = [_State(self.encoders[name].encode(record).input_ids) for record, name in rows]
+    def _constrained(
+        self, rows: Sequence[tuple[Record, str]], prompts: Sequence[list[int]]
+    ) -> list[DecodeResult]:
+        states = [_State(prompt) for prompt in prompts]
         spaces = [self.spaces[name] for _, name in rows]
         for s, space in zip(states, spaces, strict=True):
             space.advance(s)

@@ -76,6 +76,27 @@ def test_greedy_decoding_is_deterministic_across_runs_and_batch_sizes(model):
     assert one == eight == again
 
 
+def test_rows_are_batched_by_prompt_length_and_returned_in_input_order(model, monkeypatch):
+    from emoloom.decoding import Decoder
+
+    rows = [
+        (Record(id=f"r{i}", text=" ".join(WORDS[: (12 if i % 2 else 1)]) + f" {i}"), "goemotions")
+        for i in range(8)
+    ]  # long, short, long, short, ...
+    alone = [r.line for r in decoder_for(model, batch_size=1).decode(rows)]
+    batches: list[list[int]] = []
+    original = Decoder._constrained
+
+    def spy(self, chunk, prompts):
+        batches.append([len(p) for p in prompts])
+        return original(self, chunk, prompts)
+
+    monkeypatch.setattr(Decoder, "_constrained", spy)
+    results = decoder_for(model, batch_size=4).decode(rows)
+    assert [r.line for r in results] == alone  # input order, same answers
+    assert len(batches) == 2 and max(batches[0]) < min(batches[1])  # short rows together
+
+
 def test_kv_on_and_kv_off_agree_in_fp32(model):
     rows = [(r, "goemotions") for r in texts(12)]
     off = [r.line for r in decoder_for(model, use_cache=False).decode(rows)]
