@@ -195,8 +195,9 @@ def test_an_interrupted_evaluation_continues_from_its_partial_log(tmp_path, monk
     body = yaml.safe_load(path.read_text())
     body["candidates"] = body["candidates"][:1]
     body["ablate"] = []
-    body["evaluation"] = [{"corpus": "goemotions", "split": "train"}]  # 5 rows: 3 batches
-    body["decode"] = {"batch_size": 2}
+    # 5 rows, batches of 1: a full evaluation appends windows of WINDOW_BATCHES (4) batches
+    body["evaluation"] = [{"corpus": "goemotions", "split": "train"}]
+    body["decode"] = {"batch_size": 1}
     body["polarity"] = None
     path.write_text(yaml.safe_dump(body))
     screen_dir = tmp_path / "screens" / "partial"
@@ -213,7 +214,7 @@ def test_an_interrupted_evaluation_continues_from_its_partial_log(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         run_screen(path, report=False)
     partial = screen_dir / "candidates/qwen/predictions/goemotions-train.jsonl.partial"
-    assert len(partial.read_text().splitlines()) == appended[0] == 2
+    assert len(partial.read_text().splitlines()) == appended[0] == 4
     monkeypatch.setattr(evaluate_module._PartialLog, "append", real_append)
     decoded = []
     real_decode = evaluate_module.make_decoder
@@ -228,5 +229,5 @@ def test_an_interrupted_evaluation_continues_from_its_partial_log(tmp_path, monk
     run_screen(path, report=False)
     rows = (screen_dir / "candidates/qwen/predictions/goemotions-train.jsonl").read_text()
     ids = [json.loads(line)["id"] for line in rows.splitlines()]
-    assert len(ids) == len(set(ids)) == 5 and decoded == [2, 1]  # batch 1 was not redone
+    assert len(ids) == len(set(ids)) == 5 and decoded == [1]  # window 1 was not redone
     assert not partial.exists()
