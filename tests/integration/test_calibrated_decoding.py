@@ -4,14 +4,13 @@ the first label decision's distribution; eval fits the thresholds on dev and cac
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_decoding import FIXTURES, WORDS, _fixture_cfg  # the same fixture corpora
 
 from emoloom.calibration import decide
 from emoloom.cli import main
-from emoloom.config import DataConfig, ModelConfig, TrainConfig
 from emoloom.contract import Record, parse
 from emoloom.decoding import DecodeConfig
 from emoloom.errors import EmoloomError
@@ -19,10 +18,6 @@ from emoloom.evaluate import evaluate, polarity
 from emoloom.inference import load_model, make_decoder
 from emoloom.labels import DAILYDIALOG, EMPATHETIC, GOEMOTIONS
 from emoloom.scoring import label_probs
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
-WORDS = "happy sad angry love hate great terrible fine okay worried calm excited bored".split()
 
 
 @pytest.fixture(autouse=True)
@@ -79,12 +74,6 @@ def test_calibrated_decoding_without_thresholds_is_refused(model):
         make_decoder(cfg, backbone, ["goemotions"], DecodeConfig(labels="calibrated"))
     with pytest.raises(EmoloomError, match="needs decode.mode=constrained"):
         DecodeConfig(labels="calibrated", mode="free")
-
-
-def _fixture_cfg() -> TrainConfig:
-    return TrainConfig(
-        model=ModelConfig(name="tiny-qwen2"), data=DataConfig(data_dir=str(FIXTURES))
-    )
 
 
 def test_eval_fits_thresholds_on_dev_caches_them_and_decodes_with_them(tmp_path):
