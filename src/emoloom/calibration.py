@@ -44,9 +44,8 @@ from sklearn.metrics import f1_score
 
 from emoloom.atomic import atomic_write
 from emoloom.config import TrainConfig
-from emoloom.data import load_split
 from emoloom.errors import EmoloomError
-from emoloom.labels import LABEL_SETS, map_labels
+from emoloom.labels import LABEL_SETS, map_labels, neutral_class
 from emoloom.modeling import Backbone
 from emoloom.scoring import label_probs
 
@@ -103,8 +102,8 @@ def target_matrix(prompt: str, target: str) -> np.ndarray:
 
 
 def _neutral(target: str) -> int | None:
-    labels = LABEL_SETS[target].labels
-    return next((labels.index(n) for n in ("neutral", "no emotion") if n in labels), None)
+    name = neutral_class(target)
+    return LABEL_SETS[target].labels.index(name) if name else None
 
 
 def macro_f1(
@@ -182,7 +181,7 @@ def load_or_fit(
     `cache_dir` (one directory per model: the key does not hash the weights)."""
     # imported here: decoding (via inference) and evaluate import this module
     from emoloom.decoding import DecodeConfig
-    from emoloom.evaluate import PROTOCOLS, stratified_order
+    from emoloom.evaluate import PROTOCOLS, read_split, stratified_order
     from emoloom.inference import make_decoder
 
     protocol = PROTOCOLS[corpus]
@@ -192,16 +191,14 @@ def load_or_fit(
     key = _cache_key(corpus, split, protocol.prompt, protocol.target, rows, seed, sampling)
     path = cache_dir / f"{corpus}-{split}-{sampling}.json"
     if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("key") == key:
-            data["thresholds"] = tuple(data["thresholds"])
-            return Calibration(**data)
+        try:
+            cached = load(path)
+        except EmoloomError:  # a torn or stale file is refitted, not trusted
+            cached = None
+        if cached is not None and cached.key == key:
+            return cached
     started = time.perf_counter()
-    loaded = load_split(
-        corpus, split, data_dir=cfg.data.data_dir, options=cfg.data.read,
-        weak_vad=cfg.data.weak_vad,
-    )  # fmt: skip
-    records = loaded.records
+    records = read_split(cfg, corpus, split).records
     if not records:
         raise EmoloomError(f"{corpus} {split}: no rows to calibrate on")
     if stratified:

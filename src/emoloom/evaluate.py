@@ -65,7 +65,7 @@ PROTOCOLS = {
 }
 
 
-def _load(cfg: TrainConfig, corpus: str, split: str):
+def read_split(cfg: TrainConfig, corpus: str, split: str):
     """A split read with the run's own reading and weak-VAD settings."""
     data = cfg.data
     return load_split(
@@ -132,7 +132,7 @@ def evaluate(
     final files replace the partial ones atomically.
     """
     protocol = PROTOCOLS[corpus] if corpus in PROTOCOLS else Protocol(corpus, corpus)
-    loaded = _load(cfg, corpus, split)
+    loaded = read_split(cfg, corpus, split)
     records = loaded.records
     order = stratified_order(records, seed) if time_budget else list(range(len(records)))
     order = order[:limit] if limit else order
@@ -307,7 +307,7 @@ def polarity(
     """
     protocol = PROTOCOLS[corpus]
     label_set = LABEL_SETS[protocol.prompt]
-    loaded = _load(cfg, corpus, split)
+    loaded = read_split(cfg, corpus, split)
     flipped = valence_flip(loaded.records, label_set)[:limit]
     parents = {r.id: r for r in loaded.records}
     originals = [parents[f.meta["parent"]] for f in flipped]
@@ -360,7 +360,7 @@ def compare_cache(
 ) -> dict[str, Any]:
     """KV-off vs KV-on on the same rows: label agreement, VAD max |Δ|, byte-identical share."""
     protocol = PROTOCOLS[corpus]
-    loaded = _load(cfg, corpus, split)
+    loaded = read_split(cfg, corpus, split)
     rows = [(r, protocol.prompt) for r in loaded.records[:limit]]
     results = {}
     timings = {}

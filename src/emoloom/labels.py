@@ -196,9 +196,16 @@ def map_labels(labels: Iterable[str], source: str, target: str) -> tuple[str, ..
     target_set = LABEL_SETS[target]
     mapped = {table[lab] for lab in labels if lab in table}
     if not mapped:
-        neutral = next((n for n in ("neutral", "no emotion") if n in target_set), None)
+        neutral = neutral_class(target)
         return (neutral,) if neutral else ()
     return target_set.canonical(mapped)
+
+
+def neutral_class(label_set: str) -> str | None:
+    """The label set's no-emotion class (Ekman/GoEmotions "neutral", DailyDialog "no
+    emotion"), or None: where `map_labels` sends predictions whose labels all drop out."""
+    names = LABEL_SETS[label_set]
+    return next((n for n in ("neutral", "no emotion") if n in names), None)
 
 
 # (v, a, d) of each label's head word in the NRC VAD Lexicon v1 (Mohammad, 2018, "Obtaining
