@@ -390,6 +390,23 @@ def rationale_from_atoms(atoms: Sequence[float]) -> str:
     return " ".join(_ATOM_PHRASES[k][values[k] > 0.5] for k in chosen)
 
 
+def rationale_agreement(phrase: str, atoms: Sequence[float]) -> float:
+    """How far `atoms` lean the way `phrase` says (the sum of its atoms' signed deviations
+    from 0.5; 0 for "no clear appraisal"): ranks the phrases of `rationale_vocabulary` for a
+    profile, the best being the two strongest atoms `rationale_from_atoms` names."""
+    sides = {
+        text: (k, high) for k, pair in enumerate(_ATOM_PHRASES) for high, text in enumerate(pair)
+    }
+    words = phrase.split()
+    score = 0.0
+    for i in range(0, len(words) - 1, 2):
+        part = sides.get(f"{words[i]} {words[i + 1]}")
+        if part is not None:
+            k, high = part
+            score += (float(atoms[k]) - 0.5) * (1 if high else -1)
+    return score
+
+
 def rationale_vocabulary() -> tuple[str, ...]:
     """Every phrase `rationale_from_atoms` can return, in a fixed order: constrained decoding
     restricts the rationale to these, the only rationales the model was trained on."""

@@ -15,8 +15,15 @@ argmax is kept. Where a decision's outcome is predictable (the label list closin
 label; the integer digit 0 of a VAD number; the rationale the chosen labels' appraisal profiles
 imply) the decoder speculates: it appends the guessed token and the forced tokens after it, so
 the same forward pass also scores the next decision. Causal attention makes those logits what a
-separate call would compute; a wrong guess only drops the rest of the draft (about 6.0 instead
-of 10 model calls per example for the trained MiniLM decoder).
+separate call would compute; a wrong guess only drops the rest of the draft.
+KV-off drafts look ahead: past a decision with no rule it drafts some value anyway (a VAD
+number's middle, the live rationale the labels' appraisal profile agrees with most), so one call
+scores the whole answer; where a guess misses, the model's own choices at the later decisions,
+made under the slightly wrong prefix, become the next call's guesses (`_State.hints`), and the
+later numbers and rationale hardly depend on the exact earlier ones. The trained MiniLM decoder
+needs about 3.5 model calls per example (10 with one decision per call). Options are
+tokenised as a shared head plus per-slot tails where the tokenizer splits the line there
+(`AnswerSpace._split`, checked, with a whole-line fallback).
 The answer is then rendered from the choices by the contract module — never detokenised — so
 ParseOK is 1 by construction for any model, random weights included.
 
@@ -54,7 +61,12 @@ from typing import Any
 
 import torch
 
-from emoloom.appraisal import atom_targets, rationale_from_atoms, rationale_vocabulary
+from emoloom.appraisal import (
+    atom_targets,
+    rationale_agreement,
+    rationale_from_atoms,
+    rationale_vocabulary,
+)
 from emoloom.calibration import decide
 from emoloom.contract import ParseFailure, Prediction, Record, parse, render
 from emoloom.errors import EmoloomError
@@ -128,6 +140,10 @@ class _State:
     planned: tuple[str, ...] | None = None  # labels chosen at once (calibrated decoding)
     live: list | None = None  # the pending decision's options consistent with `completion`
     live_from: int = 0  # ... checked up to this many completion tokens
+    in_slot: int = 0  # tokens chosen so far within the pending decision's slot
+    # The model's own choices at drafted decisions past a rejected guess, by (slot, index
+    # in slot): the next draft's guesses there (`AnswerSpace.guess`).
+    hints: dict[tuple[str, int, int], int] = field(default_factory=dict)
     done: bool = False
     calls: int = 0
     forced: int = 0
@@ -147,7 +163,11 @@ class AnswerSpace:
         self.rationale = encoder.rationale
         self.rationales = rationale_vocabulary() if encoder.rationale else (None,)
         self._cache: dict[str, tuple[int, ...]] = {}
-        self._options: dict[tuple, list[tuple[Any, list[tuple[int, ...]]]]] = {}
+        self._options: dict[tuple, tuple[list[tuple[Any, list[tuple[int, ...]]]], int]] = {}
+        # per slot (VAD number 0-2, rationale 3): whether the tokenizer splits the line where
+        # the slot starts, checked on the slot's first enumeration (`_enumerate`)
+        self._splits: dict[int, bool] = {}
+        self._tails: dict[int, list[tuple[int, ...]]] = {}  # per slot, in `_enumerate`'s order
 
     def tokens(
         self, labels: Sequence[str], numbers: Sequence[float], rationale: str | None
@@ -160,22 +180,62 @@ class AnswerSpace:
         """Completion token ids of each (labels, numbers, rationale) answer. Lines not seen
         before are tokenised in one batched call (the fast tokenizer's Rust batch encoder):
         one call per line cost 60% of constrained decoding's time in Python overhead."""
-        lines = [
-            render(
-                Prediction(tuple(labels), (nums[0], nums[1], nums[2]), rationale),
-                self.label_set,
-                rationale=self.rationale,
-            )
-            for labels, nums, rationale in answers
-        ]
-        missing = list(dict.fromkeys(line for line in lines if line not in self._cache))
+        return self._ids([self._render(*answer) for answer in answers])
+
+    def _render(self, labels: Sequence[str], nums: Sequence[float], rationale: str | None) -> str:
+        pred = Prediction(tuple(labels), (nums[0], nums[1], nums[2]), rationale)
+        return render(pred, self.label_set, rationale=self.rationale)
+
+    def _ids(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
+        """`completion_ids` of each text (a line, or a line's head or tail), cached."""
+        missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
         if missing:
             if len(self._cache) + len(missing) > self.MAX_LINES:
                 self._cache.clear()  # bounded memory; entries are cheap to recompute
-                missing = list(dict.fromkeys(lines))
-            for line, ids in zip(missing, self.encoder.completion_ids(missing), strict=True):
-                self._cache[line] = tuple(ids)
-        return [self._cache[line] for line in lines]
+                missing = list(dict.fromkeys(texts))
+            for text, ids in zip(missing, self.encoder.completion_ids(missing), strict=True):
+                self._cache[text] = tuple(ids)
+        return [self._cache[text] for text in texts]
+
+    @staticmethod
+    def _cut(line: str, slot: int) -> int:
+        """Where VAD number `slot` (0-2) starts in a rendered line, or (3) where the last
+        one ends: the numbers are fixed-width (``0.62``) between fixed keys."""
+        start = line.index('],"vad":{"v":') + len('],"vad":{"v":')
+        width = len('0.00,"a":')
+        return start + slot * width if slot < 3 else start + 2 * width + len("0.00")
+
+    def _split(self, plan: list[tuple[Any, list[tuple]]], slot: int) -> tuple[list, int]:
+        """Token ids of every answer in `plan` (the options of VAD number `slot`, or 3: the
+        rationale) and how many leading ids they all share with the decided part.
+
+        Each is head + tail: the head (labels and numbers decided so far) is the same for all of
+        them, and the tails (the slot's option, fillers after it) are the same for every
+        example, so a new prefix costs one short tokenisation instead of one per option (202
+        for a number). Exact only where the tokenizer splits the line at the cut (WordPiece
+        and byte-level BPE split between ':' and a digit, and between a digit and '}'): the
+        slot's first enumeration checks that against whole-line tokenisation and keeps whole
+        lines for good if any differs."""
+        first = self._render(*plan[0][1][0])
+        if self._splits.get(slot) is False:
+            return self._ids([self._render(*a) for _, reps in plan for a in reps]), 0
+        cut = self._cut(first, slot)
+        head = self._ids([first[:cut]])[0][:-1]  # without the eos `completion_ids` appends
+        tails = self._tails.get(slot)
+        if tails is None:
+            lines = [self._render(*a) for _, reps in plan for a in reps]
+            tails = self._ids([line[cut:] for line in lines])
+            self._splits[slot] = [head + t for t in tails] == self._ids(lines)
+            if not self._splits[slot]:
+                return self._ids(lines), 0
+            self._tails[slot] = tails
+        return [head + t for t in tails], len(head)
+
+    def whole_lines(self) -> None:
+        """Tokenise every option as a whole line from now on (`_Resplit`)."""
+        self._splits = dict.fromkeys(range(4), False)
+        self._tails.clear()
+        self._options.clear()
 
     def _fills(self, s: _State) -> list[tuple[list[float], str | None]]:
         """Two fillers for undecided slots that differ everywhere they can."""
@@ -186,9 +246,10 @@ class AnswerSpace:
         r_high = s.rationale if s.rationale is not None else self.rationales[-1]
         return [(low, r_low), (high, r_high)]
 
-    def options(self, s: _State) -> list[tuple[Any, list[tuple[int, ...]]]]:
-        """(option, representative token sequences) for the next undecided slot (memoised by
-        the decisions taken so far: examples that chose alike share the work)."""
+    def options(self, s: _State) -> tuple[list[tuple[Any, list[tuple[int, ...]]]], int]:
+        """(option, representative token sequences) for the next undecided slot, and how many
+        leading tokens all of them share with the decided part (memoised by the decisions taken
+        so far: examples that chose alike share the work)."""
         key = (tuple(s.labels), s.closed, tuple(s.numbers), s.rationale)
         found = self._options.get(key)
         if found is None:
@@ -197,7 +258,7 @@ class AnswerSpace:
                 self._options[key] = found
         return found
 
-    def _enumerate(self, s: _State) -> list[tuple[Any, list[tuple[int, ...]]]]:
+    def _enumerate(self, s: _State) -> tuple[list[tuple[Any, list[tuple[int, ...]]]], int]:
         fills = self._fills(s)
         # (option, the answers standing for it); all answers are tokenised in one batch
         plan: list[tuple[Any, list[tuple[Sequence[str], Sequence[float], str | None]]]] = []
@@ -224,11 +285,16 @@ class AnswerSpace:
                 plan.append((x, reps))
         else:
             plan = [(r, [(s.labels, s.numbers, r)]) for r in self.rationales]
-        ids = iter(self.many([answer for _, reps in plan for answer in reps]))
-        return [(option, [next(ids) for _ in reps]) for option, reps in plan]
+        shared = 0
+        if s.closed:
+            tokens, shared = self._split(plan, len(s.numbers))
+        else:
+            tokens = self.many([answer for _, reps in plan for answer in reps])
+        ids = iter(tokens)
+        return [(option, [next(ids) for _ in reps]) for option, reps in plan], shared
 
     def decide(self, s: _State, option: Any) -> None:
-        s.live = None
+        s.live, s.in_slot = None, 0
         if not s.closed:
             if option == _CLOSE:
                 s.closed = True
@@ -244,8 +310,8 @@ class AnswerSpace:
     def _live(self, s: _State) -> list[tuple[Any, list[tuple[int, ...]]]]:
         """The options of the next slot still consistent with the tokens emitted so far."""
         n = len(s.completion)
-        if s.live is None:  # a new decision: check every option against the whole completion
-            start, options = 0, self.options(s)
+        if s.live is None:  # a new decision: check every option against the completion
+            options, start = self.options(s)
             if s.planned is not None and not s.closed:  # the labels are chosen: write them
                 k = len(s.labels)
                 planned = s.planned[k] if k < len(s.planned) else _CLOSE
@@ -255,7 +321,8 @@ class AnswerSpace:
         if start < n:
             done = tuple(s.completion[start:])
             options = [(o, reps) for o, reps in options if all(r[start:n] == done for r in reps)]
-        s.live, s.live_from = options, n
+        # a new decision's options may share tokens not yet emitted (`options`): no check there
+        s.live, s.live_from = options, max(n, start)
         return options
 
     def complete(self, s: _State) -> bool:
@@ -267,6 +334,10 @@ class AnswerSpace:
         while True:
             if self.complete(s):
                 final = self.tokens(s.labels, s.numbers, s.rationale)
+                if tuple(s.completion) != final[: len(s.completion)]:
+                    if any(self._splits.values()):
+                        raise _Resplit
+                    raise EmoloomError("constrained decoding drifted from the line's tokens")
                 s.forced += len(final) - len(s.completion)
                 s.completion = list(final)
                 s.done, s.candidates = True, None
@@ -274,9 +345,15 @@ class AnswerSpace:
             n = len(s.completion)
             live = self._live(s)
             if not live:  # cannot happen for a consistent tokenizer; fail loudly, not silently
+                if any(self._splits.values()):
+                    raise _Resplit
                 raise EmoloomError("constrained decoding lost every option (tokenizer drift)")
             if len(live) == 1:
                 self.decide(s, live[0][0])
+                continue
+            if n < s.live_from:  # a token every option shares (`_live`)
+                s.completion.append(live[0][1][0][n])
+                s.forced += 1
                 continue
             nexts = sorted({rep[n] for _, reps in live for rep in reps if len(rep) > n})
             if len(nexts) == 1:
@@ -297,6 +374,7 @@ class AnswerSpace:
         else:
             ids = torch.tensor(s.candidates)
             s.completion.append(int(ids[int(torch.argmax(logits[ids]))]))
+        s.in_slot += 1
         s.calls += int(count)
         s.candidates = None
 
@@ -329,32 +407,65 @@ class AnswerSpace:
         nearest = min((abs(x - expected), x, t) for t in s.candidates for x in covered[t])
         return nearest[2]
 
-    def guess(self, s: _State) -> int | None:
-        """A likely outcome of the pending decision, worth speculating on, or None: closing the
-        label list (most rows carry one label), the integer digit of a VAD number (every
-        value below 1.00 shares it; if the model picks 1, the rest of 1.00 is forced anyway)
-        and the rationale of the chosen labels' mean appraisal profile (the verifier that made
-        the training rationales learnt from those profiles; it is the trained MiniLM's whole
-        rationale for 36% of GoEmotions test rows, and saves 0.5 calls per example)."""
+    @staticmethod
+    def slot(s: _State) -> tuple[str, int, int]:
+        """The pending decision: (part of the answer, its index, tokens chosen within it)."""
+        if not s.closed:
+            return ("labels", len(s.labels), s.in_slot)
+        if len(s.numbers) < 3:
+            return ("vad", len(s.numbers), s.in_slot)
+        return ("rationale", 0, s.in_slot)
+
+    def guess(self, s: _State, lookahead: bool = False) -> int | None:
+        """A likely outcome of the pending decision, worth speculating on, or None.
+
+        First the model's own choice at this decision in an earlier call's draft (`s.hints`:
+        made after a rejected guess, so under a slightly different prefix; the later parts of
+        an answer hardly depend on the exact earlier numbers). Then fixed rules: closing the
+        label list (most rows carry one label), the integer digit of a VAD number (every value
+        below 1.00 shares it; if the model picks 1, the rest of 1.00 is forced anyway) and the
+        rationale of the chosen labels' mean appraisal profile (the verifier that made the
+        training rationales learnt from those profiles). With `lookahead`, a VAD number with
+        neither gets the middle value: any value lets the same call give its opinion on the
+        numbers and rationale after it, which the next call then verifies."""
+        assert s.candidates is not None
+        hint = s.hints.get(self.slot(s))
+        if hint is not None and hint in s.candidates:
+            return hint
         n = len(s.completion)
         live = self._live(s)
-        if not s.closed and s.labels:
-            close = [reps for opt, reps in live if opt == _CLOSE]
-            return close[0][0][n] if close and len(close[0][0]) > n else None
-        if s.closed and len(s.numbers) < 3:
+        if not s.closed:
+            if s.labels:
+                close = [reps for opt, reps in live if opt == _CLOSE]
+                if close and len(close[0][0]) > n:
+                    return close[0][0][n]
+            return None
+        if len(s.numbers) < 3:
             below = {rep[n] for opt, reps in live if opt < 1.0 for rep in reps if len(rep) > n}
-            return below.pop() if len(below) == 1 and len(live) > 2 else None
-        if s.closed and self.rationale:
+            if len(below) == 1 and len(live) > 2:
+                return below.pop()
+            if lookahead:
+                middle = min(live, key=lambda option: abs(option[0] - 0.5))
+                return middle[1][0][n] if len(middle[1][0]) > n else None
+            return None
+        if self.rationale:
             typical = rationale_from_atoms(atom_targets(s.labels))
             for opt, reps in live:
                 if opt == typical and len(reps[0]) > n:
                     return reps[0][n]
+            # the typical one is out: the live one the profile agrees with most
+            atoms = atom_targets(s.labels)
+            ranked = [(opt, reps) for opt, reps in live if len(reps[0]) > n]
+            if ranked:
+                best = max(ranked, key=lambda option: rationale_agreement(option[0], atoms))
+                return best[1][0][n]
         return None
 
-    def draft(self, s: _State) -> tuple[list[int], list[tuple[int, list[int], int | None]]]:
+    def draft(self, s: _State, lookahead: bool = False) -> tuple[list[int], list[_Step]]:
         """Speculate through the guessable decisions after `s`'s pending one. Returns the
-        drafted completion and, per decision, (its position, its candidates, the guess); the
-        last decision has no guess, or the draft ends complete.
+        drafted completion up to the last decision and, per decision, (its position, its
+        candidates, the guess, the drafted state at it); the last decision has no guess, or the
+        draft ends complete.
 
         Under causal attention the logits at a position do not depend on later tokens, so one
         KV-off model call over the draft scores every decision in it exactly as separate calls
@@ -362,19 +473,44 @@ class AnswerSpace:
         t = replace(
             s, completion=list(s.completion), labels=list(s.labels), numbers=list(s.numbers)
         )
-        steps: list[tuple[int, list[int], int | None]] = []
+        steps: list[_Step] = []
         while t.candidates is not None:
-            g = self.guess(t)
-            steps.append((len(t.completion), t.candidates, g))
+            g = self.guess(t, lookahead)
+            at = replace(
+                t, completion=list(t.completion), labels=list(t.labels), numbers=list(t.numbers)
+            )
+            steps.append((len(t.completion), t.candidates, g, at))
             if g is None:
                 break
             t.completion.append(g)
             t.candidates = None
+            t.in_slot += 1
             self.advance(t)
-        return t.completion, steps
+        # the tokens after the last decision (the rest of the line, forced) inform no logit
+        return t.completion[: steps[-1][0]], steps
 
 
-_Draft = tuple[list[int], list[tuple[int, list[int], int | None]]]
+_Step = tuple[int, list[int], int | None, _State]
+
+
+class _Resplit(Exception):
+    """An answer's tokens were not the tokens of its whole line: the tokenizer joined a head
+    and tail `AnswerSpace._split` assumed apart. The batch is decoded again on whole lines."""
+
+
+_Draft = tuple[list[int], list[_Step]]
+
+
+def _vocab(drafts: list[_Draft], spaces: list[AnswerSpace]) -> torch.Tensor:
+    """The token ids any drafted decision may choose, and the first label decision's label
+    tokens (calibrated labels read p(c) over them): the only logits a step reads."""
+    ids: set[int] = set()
+    for (_, steps), space in zip(drafts, spaces, strict=True):
+        for _, candidates, _, at in steps:
+            ids.update(candidates)
+            if not at.closed and not at.labels:
+                ids.update(space.encoder.label_token_ids.tolist())
+    return torch.tensor(sorted(ids))
 
 
 class _AnswerCache:
@@ -424,7 +560,7 @@ class _AnswerCache:
         self.valid, self.cached = self.valid[index], self.cached[index]
         self.rows = list(rows)
 
-    def logits(self, drafts: list[_Draft]) -> torch.Tensor:
+    def logits(self, drafts: list[_Draft], vocab: torch.Tensor) -> torch.Tensor:
         """Logits for every drafted decision, in order (one model call over the new tokens)."""
         self._fed = [tokens[int(c) :] for (tokens, _), c in zip(drafts, self.cached, strict=True)]
         n, width = len(drafts), max(map(len, self._fed))
@@ -453,10 +589,10 @@ class _AnswerCache:
             self._hidden = out[0]
         vectors = []
         for b, (_, steps) in enumerate(drafts):
-            for position, _, _ in steps:  # the logits before completion[position]
+            for position, *_ in steps:  # the logits before completion[position]
                 j = position - 1 - int(self.cached[b])
                 vectors.append(self.last[b] if j < 0 else self._hidden[b, j])  # type: ignore[index]
-        return self.lm.head(torch.stack(vectors)).float()
+        return self.lm.head(torch.stack(vectors), vocab).float()
 
     def commit(self, states: list[_State]) -> None:
         """After a step: keep the fed tokens each row's completion still starts with."""
@@ -510,6 +646,7 @@ class Decoder:
             for name, enc in encoders.items()
         }
         self._wordpiece = type(tokenizer).__name__.startswith("Bert")
+        self.lookahead = True
         hf = lm._hf
         params = inspect.signature(hf.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -538,27 +675,38 @@ class Decoder:
         decisions its draft guesses (`AnswerSpace.draft`), resolved in order until a guess
         differs from the model's choice; the rest of that draft is dropped. KV-off runs the
         whole sequences; with a `cache` (KV-on) only the answers run, over the cached prompts."""
-        drafts = [space.draft(s) for s, space in zip(states, spaces, strict=True)]
+        drafts = [
+            space.draft(s, self.lookahead and cache is None)
+            for s, space in zip(states, spaces, strict=True)
+        ]
+        vocab = _vocab(drafts, spaces)
         if cache is not None:
-            logits = cache.logits(drafts)
+            logits = cache.logits(drafts, vocab)
         else:
-            logits = self._kv_off_logits(states, drafts)
+            logits = self._kv_off_logits(states, drafts, vocab)
         k = 0
         for s, space, (_, steps) in zip(states, spaces, drafts, strict=True):
             s.calls += 1
-            for j, (position, candidates, g) in enumerate(steps):
+            for j, (position, candidates, g, _) in enumerate(steps):
                 if j:  # the previous guess held: s has advanced to exactly this decision
                     assert len(s.completion) == position and s.candidates == candidates
                 space.choose(s, logits[k + j], count=False, vad=self.config.vad)
                 held = s.completion[-1] == g
                 space.advance(s)
-                if not held:
+                if not held:  # keep the model's choices after the miss as the next guesses
+                    for i in range(j + 1, len(steps)):
+                        at = steps[i][3]
+                        slot = space.slot(at)
+                        space.choose(at, logits[k + i], count=False, vad=self.config.vad)
+                        s.hints[slot] = at.completion[-1]
                     break
             k += len(steps)
         if cache is not None:
             cache.commit(states)
 
-    def _kv_off_logits(self, states: list[_State], drafts: list[_Draft]) -> torch.Tensor:
+    def _kv_off_logits(
+        self, states: list[_State], drafts: list[_Draft], vocab: torch.Tensor
+    ) -> torch.Tensor:
         sequences = [s.prompt + tokens for s, (tokens, _) in zip(states, drafts, strict=True)]
         width = max(len(seq) for seq in sequences)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
@@ -567,11 +715,11 @@ class Decoder:
         for b, (seq, (_, steps)) in enumerate(zip(sequences, drafts, strict=True)):
             ids[b, : len(seq)] = torch.tensor(seq)
             mask[b, : len(seq)] = 1
-            for position, _, _ in steps:  # logits before completion[position]
+            for position, *_ in steps:  # logits before completion[position]
                 rows.append(b)
                 cols.append(len(states[b].prompt) + position - 1)
         prompt_len = torch.tensor([len(s.prompt) for s in states])
-        return self.lm(ids, mask, torch.tensor(rows), torch.tensor(cols), prompt_len)
+        return self.lm(ids, mask, torch.tensor(rows), torch.tensor(cols), prompt_len, vocab)
 
     @torch.no_grad()
     def _cached_logits(
@@ -632,9 +780,14 @@ class Decoder:
                 break
             if cache is not None:
                 cache.keep(waiting)
-            self._speculative_step(
-                [states[i] for i in waiting], [spaces[i] for i in waiting], cache
-            )
+            try:
+                self._speculative_step(
+                    [states[i] for i in waiting], [spaces[i] for i in waiting], cache
+                )
+            except _Resplit:
+                for space in {id(space): space for space in spaces}.values():
+                    space.whole_lines()
+                return self._constrained(rows, prompts)
             for i in waiting:
                 if states[i].done and not states[i].seconds:
                     states[i].seconds = time.perf_counter() - states[i].started

@@ -175,6 +175,12 @@ class PromptEncoder:
         batch: the same ids as `completion` gives one line at a time."""
         if not lines:
             return []
+        # The Rust encoder directly when it holds no truncation or padding state (a call
+        # through the wrapper costs ~0.8 ms of Python; decoding makes hundreds per batch).
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None and backend.truncation is None and backend.padding is None:
+            encodings = backend.encode_batch(list(lines), add_special_tokens=False)
+            return [[*enc.ids, self.eos_id] for enc in encodings]
         batch = self.tokenizer(list(lines), add_special_tokens=False)["input_ids"]
         return [ids + [self.eos_id] for ids in batch]
 

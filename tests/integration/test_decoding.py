@@ -136,7 +136,9 @@ def test_kv_on_constrained_runs_the_prompts_once_then_only_new_answer_tokens(mod
 def test_speculating_on_predictable_decisions_saves_calls_and_changes_no_answer(model, monkeypatch):
     rows = [(r, "goemotions") for r in texts(16)]
     speculative = decoder_for(model, batch_size=8).decode(rows)
-    monkeypatch.setattr(AnswerSpace, "guess", lambda self, s: None)  # one decision per call
+    monkeypatch.setattr(
+        AnswerSpace, "guess", lambda self, s, lookahead=False: None
+    )  # one decision per call
     plain = decoder_for(model, batch_size=8).decode(rows)
     assert [r.line for r in speculative] == [r.line for r in plain]
     # every VAD number costs one call instead of two (integer digit and fraction together)
@@ -160,7 +162,7 @@ def test_a_bidirectional_prompt_decodes_alike_kv_off_kv_on_batched_and_speculati
         rows[:4]
     )
     assert [r.raw for r in free] == [r.raw for r in free_on]
-    monkeypatch.setattr(AnswerSpace, "guess", lambda self, s: None)
+    monkeypatch.setattr(AnswerSpace, "guess", lambda self, s, lookahead=False: None)
     assert off == [r.line for r in decoder_for(prefix_lm, batch_size=5).decode(rows)]
     # and the attention really changed: the same weights read causally answer differently
     cfg, backbone = prefix_lm
@@ -384,3 +386,36 @@ def test_polarity_reports_rates_over_the_flipped_pairs():
     assert result["pairs"] >= 1
     for key in ("valence_flip_rate", "label_flip_rate", "polarity_flip_rate"):
         assert 0.0 <= result[key] <= 1.0
+
+
+def test_lookahead_drafts_past_a_missed_guess_saving_calls_kv_off_and_changes_no_answer(model):
+    rows = [(r, "goemotions") for r in texts(16)]
+    ahead = decoder_for(model, batch_size=8).decode(rows)
+    plain_decoder = decoder_for(model, batch_size=8)
+    plain_decoder.lookahead = False  # stop each draft at the first decision without a guess
+    plain = plain_decoder.decode(rows)
+    assert [r.line for r in ahead] == [r.line for r in plain]
+    # the model's own choices after a missed guess are next call's guesses, mostly right
+    assert sum(r.model_calls for r in ahead) < 0.8 * sum(r.model_calls for r in plain)
+    kv_on = decoder_for(model, batch_size=8, use_cache=True).decode(rows)
+    assert [r.line for r in kv_on] == [r.line for r in plain]
+
+
+def test_a_head_and_tail_split_the_tokenizer_does_not_honour_is_caught_and_redone(
+    model, monkeypatch
+):
+    rows = [(r, "goemotions") for r in texts(12)]
+    expected = [r.line for r in decoder_for(model, batch_size=6).decode(rows)]
+    original = AnswerSpace._split
+    redone: list[int] = []
+
+    def unchecked(self, plan, slot):  # trust a cut in the label list: tails then carry labels
+        self._splits.setdefault(slot, True)
+        return original(self, plan, slot)
+
+    monkeypatch.setattr(AnswerSpace, "_cut", staticmethod(lambda line, slot: 12))
+    monkeypatch.setattr(AnswerSpace, "_split", unchecked)
+    whole = AnswerSpace.whole_lines
+    monkeypatch.setattr(AnswerSpace, "whole_lines", lambda self: redone.append(1) or whole(self))
+    assert [r.line for r in decoder_for(model, batch_size=6).decode(rows)] == expected
+    assert redone  # the batch was decoded again on whole lines

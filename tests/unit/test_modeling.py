@@ -90,3 +90,18 @@ def test_explicit_lora_targets_win_over_the_defaults():
         n for n, p in load_backbone(cfg, seed=0).model.named_parameters() if p.requires_grad
     ]
     assert trainable and all(".o_proj." in n for n in trainable)
+
+
+@pytest.mark.parametrize("name", ["minilm", "tiny-qwen2", "tiny-llama"])
+def test_the_head_restricted_to_some_tokens_computes_just_those_logits(name):
+    lm = load_backbone(ModelConfig(name=name), seed=0).lm.eval()
+    hidden = torch.randn(5, lm._hf.config.hidden_size, generator=torch.Generator().manual_seed(0))
+    vocab = torch.tensor([3, 17, 40, 41, 99])
+    with torch.no_grad():
+        full = lm.head(hidden)
+        part = lm.head(hidden, vocab)
+    assert part.shape == full.shape
+    torch.testing.assert_close(part[:, vocab], full[:, vocab])  # the transform is applied too
+    others = torch.ones(full.shape[1], dtype=torch.bool)
+    others[vocab] = False
+    assert torch.isinf(part[:, others]).all() and (part[:, others] < 0).all()

@@ -100,5 +100,75 @@ def test_the_rationale_guess_is_the_chosen_labels_profile_rationale(tokenizer):
     assert typical != "no clear appraisal"
     drafted, steps = space.draft(s)
     # the draft runs through every rationale decision, guessing the profile's phrase each time
-    assert tuple(drafted) == space.tokens(s.labels, s.numbers, typical)
-    assert all(g is not None for _, _, g in steps)
+    line = space.tokens(s.labels, s.numbers, typical)
+    assert tuple(drafted) == line[: steps[-1][0]]  # up to the last decision: the rest is forced
+    assert all(g is not None for _, _, g, _ in steps)
+
+
+def _whole(space: AnswerSpace, s: _State):
+    """The options of `s`'s pending decision tokenised as whole lines (the reference)."""
+    reference = AnswerSpace(space.encoder)
+    reference.whole_lines()
+    return reference.options(s)[0]
+
+
+@pytest.mark.parametrize(
+    "labels, numbers",
+    [(["joy"], []), (["admiration", "gratitude"], [0.73]), (["grief"], [1.0, 0.05]),
+     (["nervousness"], [0.2, 0.4, 0.99])],
+)  # fmt: skip
+def test_options_tokenised_as_head_and_tail_equal_whole_lines(tokenizer, labels, numbers):
+    encoder = PromptEncoder(tokenizer, GOEMOTIONS, max_length=128, rationale=True)
+    space = AnswerSpace(encoder)
+    s = _State(prompt=[1], labels=labels, closed=True, numbers=numbers)
+    options, shared = space.options(s)
+    slot = len(numbers)
+    assert space._splits[slot] is True  # these tokenizers split between ':' and a digit
+    assert options == _whole(space, s)
+    # every option starts with the decided part's tokens, which is what `shared` promises
+    line = space.tokens(labels, [*numbers, 0.5, 0.5, 0.5][:3], "no clear appraisal")
+    assert shared > 0 and all(rep[:shared] == line[:shared] for _, reps in options for rep in reps)
+    # a second prefix for the same slot reuses the tails and still equals whole lines
+    other = _State(prompt=[1], labels=["anger"], closed=True, numbers=[0.5] * slot)
+    assert space.options(other)[0] == _whole(space, other)
+
+
+def test_a_tokenizer_that_joins_across_the_cut_keeps_whole_lines():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # splits on whitespace only: a whole line (no spaces) is one unknown word, a head and a
+    # tail are two
+    backend = Tokenizer(models.WordLevel({"[UNK]": 0, "[EOS]": 1}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", eos_token="[EOS]", pad_token="[EOS]"
+    )
+    space = AnswerSpace(PromptEncoder(tokenizer, GOEMOTIONS, max_length=128, rationale=True))
+    s = _State(prompt=[1], labels=["joy"], closed=True)
+    options, shared = space.options(s)
+    assert space._splits == {0: False} and shared == 0
+    assert options == _whole(space, s)
+    # one [UNK] per space-separated word of the whole line, then eos
+    line = space._render(["joy"], [0.0, 0.0, 0.0], space.rationales[0])
+    assert options[0][1][0] == (0,) * len(line.split()) + (1,)
+
+
+def test_the_rationale_guess_after_the_typical_phrase_is_out_is_the_best_agreeing_live_one(
+    tokenizer,
+):
+    from emoloom.appraisal import rationale_agreement, rationale_vocabulary
+
+    space = AnswerSpace(PromptEncoder(tokenizer, GOEMOTIONS, max_length=128, rationale=True))
+    atoms = atom_targets(["gratitude"])
+    typical = rationale_from_atoms(atoms)
+    # the agreement ranks the typical phrase first among all phrases
+    assert max(rationale_vocabulary(), key=lambda p: rationale_agreement(p, atoms)) == typical
+    s = _State(prompt=[1], labels=["gratitude"], closed=True, numbers=[0.8, 0.4, 0.6])
+    space.advance(s)
+    s.live = [(opt, reps) for opt, reps in space._live(s) if opt != typical]  # ruled out
+    best = max((opt for opt, _ in s.live), key=lambda opt: rationale_agreement(opt, atoms))
+    assert best != typical and rationale_agreement(best, atoms) > 0
+    n = len(s.completion)
+    tokens = {reps[0][n] for opt, reps in s.live if opt == best}
+    assert space.guess(s) in tokens
