@@ -368,6 +368,10 @@ _ATOM_PHRASES: tuple[tuple[str, str], ...] = (
     ("unfair treatment", "fair treatment"),
 )
 _CLEAR = 0.1  # an atom within this of 0.5 says nothing
+# phrase -> (atom, high side)
+_PHRASE_SIDES = {
+    text: (k, high) for k, pair in enumerate(_ATOM_PHRASES) for high, text in enumerate(pair)
+}
 
 
 def rationale_from_atoms(atoms: Sequence[float]) -> str:
@@ -394,13 +398,10 @@ def rationale_agreement(phrase: str, atoms: Sequence[float]) -> float:
     """How far `atoms` lean the way `phrase` says (the sum of its atoms' signed deviations
     from 0.5; 0 for "no clear appraisal"): ranks the phrases of `rationale_vocabulary` for a
     profile, the best being the two strongest atoms `rationale_from_atoms` names."""
-    sides = {
-        text: (k, high) for k, pair in enumerate(_ATOM_PHRASES) for high, text in enumerate(pair)
-    }
     words = phrase.split()
     score = 0.0
     for i in range(0, len(words) - 1, 2):
-        part = sides.get(f"{words[i]} {words[i + 1]}")
+        part = _PHRASE_SIDES.get(f"{words[i]} {words[i + 1]}")
         if part is not None:
             k, high = part
             score += (float(atoms[k]) - 0.5) * (1 if high else -1)

@@ -216,9 +216,9 @@ class AnswerSpace:
         and byte-level BPE split between ':' and a digit, and between a digit and '}'): the
         slot's first enumeration checks that against whole-line tokenisation and keeps whole
         lines for good if any differs."""
-        first = self._render(*plan[0][1][0])
         if self._splits.get(slot) is False:
             return self._ids([self._render(*a) for _, reps in plan for a in reps]), 0
+        first = self._render(*plan[0][1][0])
         cut = self._cut(first, slot)
         head = self._ids([first[:cut]])[0][:-1]  # without the eos `completion_ids` appends
         tails = self._tails.get(slot)
@@ -425,9 +425,10 @@ class AnswerSpace:
         label list (most rows carry one label), the integer digit of a VAD number (every value
         below 1.00 shares it; if the model picks 1, the rest of 1.00 is forced anyway) and the
         rationale of the chosen labels' mean appraisal profile (the verifier that made the
-        training rationales learnt from those profiles). With `lookahead`, a VAD number with
-        neither gets the middle value: any value lets the same call give its opinion on the
-        numbers and rationale after it, which the next call then verifies."""
+        training rationales learnt from those profiles), or once that is ruled out the live
+        rationale the profile agrees with most. With `lookahead`, a VAD number with neither
+        gets the middle value: any value lets the same call give its opinion on the numbers
+        and rationale after it, which the next call then verifies."""
         assert s.candidates is not None
         hint = s.hints.get(self.slot(s))
         if hint is not None and hint in s.candidates:
@@ -449,12 +450,12 @@ class AnswerSpace:
                 return middle[1][0][n] if len(middle[1][0]) > n else None
             return None
         if self.rationale:
-            typical = rationale_from_atoms(atom_targets(s.labels))
+            atoms = atom_targets(s.labels)
+            typical = rationale_from_atoms(atoms)
             for opt, reps in live:
                 if opt == typical and len(reps[0]) > n:
                     return reps[0][n]
             # the typical one is out: the live one the profile agrees with most
-            atoms = atom_targets(s.labels)
             ranked = [(opt, reps) for opt, reps in live if len(reps[0]) > n]
             if ranked:
                 best = max(ranked, key=lambda option: rationale_agreement(option[0], atoms))
