@@ -101,16 +101,18 @@ class EmoLoomLM(nn.Module):
         columns are computed and every other one is -inf: constrained decoding scores a few
         dozen candidates, and the full 30k-wide projection was about a tenth of its compute."""
         out = self._hf.get_output_embeddings()
-        if vocab is not None and isinstance(out, nn.Linear):
-            if self._is_bert:
-                hidden = self._hf.cls.predictions.transform(hidden)
-            bias = out.bias[vocab] if out.bias is not None else None
-            part = nn.functional.linear(hidden, out.weight[vocab], bias)
-            logits = hidden.new_full((hidden.shape[0], out.weight.shape[0]), float("-inf"))
-            logits[:, vocab] = part
-        else:
-            logits = self._hf.cls(hidden) if self._is_bert else out(hidden)
-        if self._softcap:  # Gemma 2 caps logits in its own forward; keep the same scores here
+        if vocab is None or not isinstance(out, nn.Linear):
+            return self._cap(self._hf.cls(hidden) if self._is_bert else out(hidden))
+        if self._is_bert:
+            hidden = self._hf.cls.predictions.transform(hidden)
+        bias = out.bias[vocab] if out.bias is not None else None
+        logits = hidden.new_full((hidden.shape[0], out.weight.shape[0]), float("-inf"))
+        logits[:, vocab] = self._cap(nn.functional.linear(hidden, out.weight[vocab], bias))
+        return logits
+
+    def _cap(self, logits: torch.Tensor) -> torch.Tensor:
+        """Gemma 2 caps logits in its own forward; keep the same scores here."""
+        if self._softcap:
             logits = torch.tanh(logits / self._softcap) * self._softcap
         return logits
 
