@@ -9,7 +9,9 @@ Same backbone weights, same token sequences (emoloom's `PromptEncoder` output: p
 contract line + eos, loss on the completion only), same optimizer steps over the same examples
 in the same order (emoloom's uniform sampler draws, replayed to the baselines with
 ``train_sampling_strategy="sequential"``), global batch 32, AdamW (lr, weight decay, cosine
-schedule with warm-up, grad-norm clip 1.0), fp32, seed 0. Each trainer runs in its own
+schedule with warm-up, grad-norm clip 1.0), fp32 weights, seed 0; the forward in fp32, or with
+``--precision bf16`` under bf16 autocast for every trainer (emoloom's
+`optim.mixed_precision: bf16`, TRL's and HF's ``bf16=True``). Each trainer runs in its own
 subprocess, one after the other, so peak memory does not mix.
 
 - ``emoloom``: `emoloom.trainer.Trainer` with the components the baselines lack switched off
@@ -18,9 +20,9 @@ subprocess, one after the other, so peak memory does not mix.
 - ``emoloom_full``: the full default recipe (all components on; the mixture draws other rows,
   so its loss is not comparable). Reported as a second emoloom row.
 - ``trl``: `trl.SFTTrainer`, `completion_only_loss=True` on a pre-tokenised dataset
-  (input_ids + completion_mask), one batch of 32, TRL's defaults otherwise except fp32 (TRL
-  defaults to bf16), gradient checkpointing off (TRL defaults it on; off is faster) and
-  `padding_free=False` (its default; padding-free needs flash attention).
+  (input_ids + completion_mask), one batch of 32, TRL's defaults otherwise except the precision
+  (TRL defaults to bf16; here ``--precision``), gradient checkpointing off (TRL defaults it on;
+  off is faster) and `padding_free=False` (its default; padding-free needs flash attention).
 - ``hf_trainer``: `transformers.Trainer` with labels = input_ids masked to -100 on the prompt,
   `DataCollatorForSeq2Seq` padding, one batch of 32.
 
@@ -165,6 +167,7 @@ def emoloom_config(backbone: str, args: argparse.Namespace, *, full: bool, run_n
         "log_every=1",
         "checkpoint_every=100000",
         "dev_max_examples=0",
+        f"optim.mixed_precision={'bf16' if args.precision == 'bf16' else 'no'}",
     ]
     if not full:
         overrides += [
@@ -342,6 +345,7 @@ def _common_args(args: argparse.Namespace, out: Path) -> dict:
         report_to="none",
         seed=SEED,
         use_cpu=True,
+        bf16=args.precision == "bf16",
         train_sampling_strategy="sequential",
         disable_tqdm=True,
     )
@@ -405,7 +409,6 @@ def run_trl(backbone: str, args: argparse.Namespace, blob: dict) -> dict:
         max_length=256,
         padding_free=False,
         gradient_checkpointing=False,
-        bf16=False,
     )
     stamps: list[tuple[float, float]] = []
     losses: list[float] = []
@@ -525,12 +528,21 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=1000)
     parser.add_argument("--eval-rows", type=int, default=128)
     parser.add_argument("--grad-accum", type=int, default=4, help="emoloom's micro-batches")
-    parser.add_argument("--out", default=str(RESULTS / "train_speed.json"))
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="training forward precision for every trainer: fp32, or bf16 autocast (weights fp32)",
+    )
+    parser.add_argument("--out", help="default: bench/results/train_speed[_bf16].json")
     parser.add_argument("--worker", choices=TRAINERS, help=argparse.SUPPRESS)
     parser.add_argument("--backbone", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.out is None:
+        suffix = "" if args.precision == "fp32" else f"_{args.precision}"
+        args.out = str(RESULTS / f"train_speed{suffix}.json")
     if args.worker:
         worker(args)
         return
@@ -553,7 +565,8 @@ def main() -> None:
             "steps_timed": args.steps,
             "warmup_steps_untimed": args.warmup_steps,
             "optimizer": f"AdamW lr {LR}, weight decay {WEIGHT_DECAY}, cosine with {WARMUP} warm-up steps over {args.warmup_steps + args.steps}, grad-norm clip {MAX_GRAD_NORM}",
-            "dtype": "float32",
+            "dtype": "float32 weights; forward "
+            + ("bf16 autocast" if args.precision == "bf16" else "float32"),
             "seed": SEED,
             "train_rows": args.train_rows,
             "eval_rows": args.eval_rows,
@@ -580,6 +593,7 @@ def main() -> None:
                 "--data", str(data), "--result", str(out), "--steps", str(args.steps),
                 "--warmup-steps", str(args.warmup_steps), "--train-rows", str(args.train_rows),
                 "--eval-rows", str(args.eval_rows), "--grad-accum", str(args.grad_accum),
+                "--precision", args.precision,
             ]  # fmt: skip
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

@@ -159,10 +159,20 @@ class OptimConfig:
     grad_accum: int = 1  # micro-batches per step (per process)
     max_grad_norm: float = 1.0
     schedule_steps: int | None = None  # cosine horizon; None = budget.max_steps
+    # Training forward passes under bf16 autocast ("bf16") or in the weights' dtype ("no");
+    # "auto" = bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX512-BF16
+    # or AMX), else no; the manifest records what it resolved to. Weights, optimizer state and
+    # evaluation stay in model.dtype. A MiniLM step is ~1.5x faster on such a CPU
+    # (docs/benchmarks.md); on other CPUs bf16 is emulated and slower.
+    mixed_precision: str = "no"
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("optim: lr > 0, batch_size >= 1, grad_accum >= 1")
+        if self.mixed_precision not in ("no", "bf16", "auto"):
+            raise ValueError(
+                f"optim.mixed_precision={self.mixed_precision!r}; use no, bf16 or auto"
+            )
         if self.batch_size % self.grad_accum:
             raise ValueError(
                 f"optim.batch_size={self.batch_size} is not divisible by "

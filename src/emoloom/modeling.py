@@ -54,6 +54,23 @@ def resolve_dtype(name: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+def resolve_mixed_precision(name: str, device: torch.device) -> str:
+    """`optim.mixed_precision` -> "bf16" or "no". `auto` takes bf16 where the device computes it
+    natively (CUDA with bf16; CPUs with AVX512-BF16 or AMX), where bf16 autocast is faster; on
+    other CPUs oneDNN emulates bf16 and fp32 is the faster choice."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    if device.type == "cpu":  # torch.cpu's probes are private: absent ones count as no
+        native = [
+            getattr(torch.cpu, f, lambda: False)
+            for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        ]
+        return "bf16" if any(check() for check in native) else "no"
+    return "no"
+
+
 class EmoLoomLM(nn.Module):
     """A causal LM seen as body + head; `forward` returns logits at the requested positions.
 

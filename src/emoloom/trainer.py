@@ -44,7 +44,7 @@ from emoloom.errors import EmoloomError
 from emoloom.faults import fault_point
 from emoloom.losses import Batch, appraisal_loss, collate, lm_loss, vad_loss
 from emoloom.manifest import git_commit, now, package_versions, read_manifest, write_manifest
-from emoloom.modeling import Backbone, load_backbone
+from emoloom.modeling import Backbone, load_backbone, resolve_mixed_precision
 from emoloom.prompting import PROMPT_VERSION, DigitVocab
 from emoloom.sampler import ABMixtureSampler
 from emoloom.scoring import label_probs, mean_entropy, top1_macro_f1
@@ -87,6 +87,9 @@ class Trainer:
         checkpoint = self._check_run_dir()
         seed_everything(self.seeds["torch"])
         self.backbone: Backbone = load_backbone(cfg.model, seed=self.seeds["model"])
+        self.mixed_precision = resolve_mixed_precision(
+            cfg.optim.mixed_precision, self.accelerator.device
+        )
         self.tokenizer = self.backbone.tokenizer
         self.data: TrainingData = build_training_data(cfg, self.tokenizer, self.seeds)
         self.digits = DigitVocab(self.tokenizer)
@@ -201,6 +204,7 @@ class Trainer:
                 "name": cfg.model.name,
                 "finetune": cfg.model.finetune,
                 "dtype": str(self.backbone.dtype).removeprefix("torch."),
+                "mixed_precision": self.mixed_precision,
                 "trainable_params": self.backbone.trainable_params,
                 "total_params": self.backbone.total_params,
             },
@@ -248,9 +252,10 @@ class Trainer:
     def _loss(self, micro: list[Example]) -> tuple[torch.Tensor, dict[str, float], int]:
         comps = self.cfg.components
         batch: Batch = collate([e.encoded for e in micro], self.tokenizer.pad_token_id)
-        logits = self.lm(
-            batch.input_ids, batch.attention_mask, batch.rows, batch.cols, batch.prompt_len
-        )
+        with self._autocast():
+            logits = self.lm(
+                batch.input_ids, batch.attention_mask, batch.rows, batch.cols, batch.prompt_len
+            )
         terms = {"lm": lm_loss(logits, batch)}
         loss = terms["lm"]
         if comps.vad_loss:
@@ -271,6 +276,16 @@ class Trainer:
             )
             loss = loss + comps.appraisal_weight * terms["appraisal"]
         return loss, {k: float(v.detach()) for k, v in terms.items()}, batch.tokens
+
+    def _autocast(self) -> torch.autocast:
+        """The training forward's precision (`optim.mixed_precision`). torch.autocast itself, not
+        Accelerate's `mixed_precision`: that one lives in the process-wide AcceleratorState,
+        which refuses a second value, and a screen trains several candidates in one process."""
+        return torch.autocast(
+            self.accelerator.device.type,
+            dtype=torch.bfloat16,
+            enabled=self.mixed_precision == "bf16",
+        )
 
     def _train_step(self) -> dict[str, Any]:
         draws = self.sampler.sample(self.cfg.optim.batch_size)
