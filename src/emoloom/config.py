@@ -16,10 +16,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from emoloom.data.base import ReadOptions
 from emoloom.errors import EmoloomError
@@ -27,6 +27,13 @@ from emoloom.lexicon import WeakVADConfig
 from emoloom.sampler import MixtureConfig
 
 _FORBID = ConfigDict(extra="forbid")
+
+
+def _no_is_a_word(value: Any) -> Any:
+    """YAML 1.1 reads a bare `no` as false: `mixed_precision: no` means the string."""
+    return "no" if value is False else value
+
+
 # Reading knobs and weak-VAD knobs are defined next to the code that uses them; here they get
 # the same "unknown key is an error" rule as every other config section.
 ReadOptions.__pydantic_config__ = _FORBID  # type: ignore[attr-defined]
@@ -164,7 +171,7 @@ class OptimConfig:
     # or AMX), else no; the manifest records what it resolved to. Weights, optimizer state and
     # evaluation stay in model.dtype. A MiniLM step is ~1.5x faster on such a CPU
     # (docs/benchmarks.md); on other CPUs bf16 is emulated and slower.
-    mixed_precision: str = "no"
+    mixed_precision: Annotated[str, BeforeValidator(_no_is_a_word)] = "no"
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.batch_size < 1 or self.grad_accum < 1:

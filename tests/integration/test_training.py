@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from emoloom.checkpoint import latest_checkpoint
 from emoloom.config import load_config
 from emoloom.errors import EmoloomError
-from emoloom.modeling import load_backbone
+from emoloom.modeling import EmoLoomLM, load_backbone
 from emoloom.seed import derive_seeds
 from emoloom.trainer import train
 
@@ -160,6 +160,39 @@ def test_run_directory_is_auditable(data, tmp_path):
         assert all(key in r for r in rows), key
     assert rows[-1]["loss_lm"] < rows[0]["loss_lm"]
     assert "dev_goemotions_top1_macro_f1" in rows[-1]
+
+
+def test_mixed_precision_autocasts_the_training_forward_only(data, tmp_path, monkeypatch):
+    """bf16: every training-mode forward runs under bf16 autocast; the probe and dev scoring
+    (eval mode) and the weights stay fp32; the run is still deterministic and learns."""
+    seen: dict[str, list[tuple[bool, bool]]] = {}
+    forward = EmoLoomLM.forward
+
+    def recording(self, *args, **kwargs):
+        calls = seen.setdefault(current, [])
+        calls.append((self.training, torch.is_autocast_enabled("cpu")))
+        if calls[-1][1]:
+            assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmoLoomLM, "forward", recording)
+    runs = {}
+    for current in ("no", "bf16", "bf16-again"):
+        mp = current.removesuffix("-again")
+        runs[current] = train(cfg_for(data, tmp_path / current, f"optim.mixed_precision={mp}"))
+    assert {train_mode for train_mode, _ in seen["bf16"]} == {True, False}
+    for train_mode, autocast in seen["bf16"]:
+        assert autocast == train_mode
+    assert not any(autocast for _, autocast in seen["no"])
+    manifest = json.loads((runs["bf16"].run_dir / "manifest.json").read_text())
+    assert manifest["model"]["mixed_precision"] == "bf16"
+    weights = load_file(latest_checkpoint(runs["bf16"].run_dir) / "model.safetensors")
+    assert all(w.dtype == torch.float32 for w in weights.values())
+    assert weights_hash(runs["bf16"].run_dir) == weights_hash(runs["bf16-again"].run_dir)
+    assert weights_hash(runs["bf16"].run_dir) != weights_hash(runs["no"].run_dir)
+    fp32, bf16 = losses(runs["no"].run_dir), losses(runs["bf16"].run_dir)
+    assert bf16[-1][2] < bf16[0][2]  # the LM loss falls
+    assert bf16[0][2] == pytest.approx(fp32[0][2], rel=0.02)  # same step-1 loss up to bf16
 
 
 def test_interrupted_then_resumed_run_is_bit_identical(data, tmp_path):

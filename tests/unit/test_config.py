@@ -65,6 +65,16 @@ def test_overrides_set_nested_keys_with_yaml_values():
     assert cfg.model.lora.target_modules == ("q_proj",) and cfg.data.data_dir is None
 
 
+def test_mixed_precision_no_stays_a_word_in_yaml(tmp_path):
+    assert load_config(None, ["optim.mixed_precision=no"]).optim.mixed_precision == "no"
+    path = tmp_path / "c.yaml"
+    path.write_text("optim: {mixed_precision: no}\n")
+    assert load_config(path).optim.mixed_precision == "no"
+    assert load_config(None, ["optim.mixed_precision=bf16"]).optim.mixed_precision == "bf16"
+    with pytest.raises(ConfigError, match="optim.mixed_precision"):
+        load_config(None, ["optim.mixed_precision=yes"])  # YAML true is not a precision
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -77,6 +87,7 @@ def test_overrides_set_nested_keys_with_yaml_values():
         (["components.mixture.t0=0.5"], "t0"),
         (["data.weak_vad.lexicon=vader"], "Unknown lexicon"),
         (["noequals"], "not key=value"),
+        (["optim.mixed_precision=fp8"], "optim.mixed_precision='fp8'; use no, bf16 or auto"),
     ],
 )
 def test_bad_configs_are_refused_with_a_clear_message(overrides, message):

@@ -7,7 +7,7 @@ import torch
 
 from emoloom.config import LoRAConfig, ModelConfig
 from emoloom.errors import EmoloomError
-from emoloom.modeling import load_backbone
+from emoloom.modeling import load_backbone, resolve_mixed_precision
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +105,15 @@ def test_the_head_restricted_to_some_tokens_computes_just_those_logits(name):
     others = torch.ones(full.shape[1], dtype=torch.bool)
     others[vocab] = False
     assert torch.isinf(part[:, others]).all() and (part[:, others] < 0).all()
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, "bf16"), (False, True, "bf16"), (False, False, "no")])  # fmt: skip
+def test_auto_mixed_precision_takes_bf16_only_where_the_cpu_has_it(
+    monkeypatch, avx512_bf16, amx, expected
+):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    cpu = torch.device("cpu")
+    assert resolve_mixed_precision("auto", cpu) == expected
+    assert resolve_mixed_precision("no", cpu) == "no"  # explicit values are kept as given
+    assert resolve_mixed_precision("bf16", cpu) == "bf16"
