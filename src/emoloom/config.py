@@ -169,7 +169,7 @@ class OptimConfig:
     # Training forward passes under bf16 autocast ("bf16") or in the weights' dtype ("no");
     # "auto" = bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX512-BF16
     # or AMX), else no; the manifest records what it resolved to. Weights, optimizer state and
-    # evaluation stay in model.dtype. A MiniLM step is ~1.5x faster on such a CPU
+    # evaluation stay in model.dtype. A MiniLM step is ~1.4x faster on such a CPU
     # (docs/benchmarks.md); on other CPUs bf16 is emulated and slower.
     mixed_precision: Annotated[str, BeforeValidator(_no_is_a_word)] = "no"
 
