@@ -123,12 +123,12 @@ def main() -> None:
         "corpus": args.corpus,
         "split": args.split,
         "rows": len(sample),
-        "dropped_duplicate_prompts": args.rows - len(sample),
+        "dropped_duplicate_prompts": len(pick) - len(sample),
     }
     space = decoder.spaces[args.corpus]
     for name in ("own_labels", "gold_labels"):
         if name == "own_labels":
-            decoder.spaces[args.corpus].thresholds = None  # greedy labels, as evaluated
+            space.thresholds = None  # greedy labels, as evaluated
         else:
             space.thresholds = [1.0] * len(label_set.labels)
             space._plan_labels = types.MethodType(_plan_gold(gold), space)
