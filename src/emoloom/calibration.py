@@ -67,6 +67,7 @@ class Calibration:
     dev_macro_f1: float  # after the fit
     seconds: float
     key: str
+    context_turns: int | None = None  # prior turns the dev prompts showed (None: older files)
 
     def summary(self) -> dict[str, Any]:
         labels = LABEL_SETS[self.label_set].labels
@@ -175,20 +176,23 @@ def load_or_fit(
     split: str = "dev",
     seed: int = 0,
     stratified: bool = False,
+    context_turns: int | None = None,
 ) -> Calibration:
     """The calibration of this model for `corpus`, fitted on up to `rows` rows of `split` (a
     seeded random sample, or the first rows of the label-stratified order) and cached in
-    `cache_dir` (one directory per model: the key does not hash the weights)."""
+    `cache_dir` (one directory per model: the key does not hash the weights). The dev prompts
+    show the prior turns the evaluation's prompts show (`evaluate.protocol_turns`)."""
     # imported here: decoding (via inference) and evaluate import this module
     from emoloom.decoding import DecodeConfig
-    from emoloom.evaluate import PROTOCOLS, read_split, stratified_order
+    from emoloom.evaluate import PROTOCOLS, protocol_turns, read_split, stratified_order, with_turns
     from emoloom.inference import make_decoder
 
     protocol = PROTOCOLS[corpus]
     if protocol.target is None:
         raise EmoloomError(f"{corpus} has no gold labels: nothing to calibrate labels on")
     sampling = "stratified" if stratified else "random"
-    key = _cache_key(corpus, split, protocol.prompt, protocol.target, rows, seed, sampling)
+    turns = protocol_turns(cfg, corpus, context_turns)
+    key = _cache_key(corpus, split, protocol.prompt, protocol.target, rows, seed, sampling, turns)
     path = cache_dir / f"{corpus}-{split}-{sampling}.json"
     if path.is_file():
         try:
@@ -206,7 +210,7 @@ def load_or_fit(
     else:
         order = sorted(np.random.default_rng(seed).permutation(len(records))[:rows])
     sample = [records[i] for i in order]
-    decoder = make_decoder(cfg, backbone, [protocol.prompt], DecodeConfig())
+    decoder = make_decoder(with_turns(cfg, turns), backbone, [protocol.prompt], DecodeConfig())
     probs = np.stack(
         label_probs(
             backbone.lm,
@@ -237,6 +241,7 @@ def load_or_fit(
         dev_macro_f1=round(after, 6),
         seconds=round(time.perf_counter() - started, 2),
         key=key,
+        context_turns=turns,
     )
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as f:

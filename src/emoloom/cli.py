@@ -233,7 +233,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(
         cfg, backbone, args.corpus, args.split, decode, out_dir=out,
         time_budget=args.time_budget, limit=args.limit, seed=args.seed, resamples=args.resamples,
-        resume=args.resume,
+        resume=args.resume, context_turns=args.context_turns,
     )  # fmt: skip
     if args.polarity:
         report["polarity"] = polarity(
@@ -396,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--polarity", action="store_true", help="also Valence-Flip polarity pairs")
     ev.add_argument("--compare-cache", action="store_true", help="KV-off vs KV-on agreement")
     ev.add_argument("--resume", action="store_true", help="continue an interrupted evaluation")
+    ev.add_argument(
+        "--context-turns",
+        type=int,
+        help="prior dialogue turns in the prompt (default: the corpus protocol's choice, "
+        "0 for dailydialog, else the run's prompt.max_context_turns)",
+    )
     _add_decode_options(ev)
     ev.set_defaults(func=cmd_eval)
 

@@ -113,8 +113,11 @@ class EvalSet:
     split: str = "test"
     limit: int | None = None  # the first N examples in file order
     time_budget: float | None = None  # seconds, in label-stratified order
+    context_turns: int | None = None  # prior turns in the prompt; None: the protocol's choice
 
     def __post_init__(self) -> None:
+        if self.context_turns is not None and self.context_turns < 0:
+            raise ValueError(f"evaluation context_turns={self.context_turns} must be >= 0")
         if self.corpus not in PROTOCOLS:
             raise ValueError(f"evaluation corpus {self.corpus!r}; use one of {sorted(PROTOCOLS)}")
 
@@ -459,7 +462,7 @@ class Screen:
                     report = evaluate(
                         cfg, backbone, spec.corpus, spec.split, cand.decode, out_dir=out,
                         time_budget=spec.time_budget, limit=spec.limit, seed=s.seed,
-                        resamples=s.resamples, resume=True,
+                        resamples=s.resamples, resume=True, context_turns=spec.context_turns,
                     )  # fmt: skip
                 evals[spec.name] = f"eval/{spec.name}.json"
                 seconds += report["seconds"]

@@ -135,6 +135,34 @@ def test_dailydialog_thresholds_are_fit_in_its_own_classes_through_the_mapping(t
     assert all(set(r["pred_labels"]) <= set(DAILYDIALOG.labels) for r in rows_out)
 
 
+def test_dailydialog_thresholds_are_fit_on_prompts_like_the_evaluations(tmp_path, monkeypatch):
+    """The dev prompts show the prior turns the test prompts show (the protocol's 0 unless
+    told), and a cache fitted with other turns is fitted again, not reused."""
+    import emoloom.calibration as calibration
+
+    _, backbone = load_model(model="tiny-qwen2")
+    seen = []
+    real = calibration.label_probs
+
+    def spy(lm, rows, encoders, pad_id, **kwargs):
+        seen.append({n: e.max_context_turns for n, e in encoders.items()})
+        return real(lm, rows, encoders, pad_id, **kwargs)
+
+    monkeypatch.setattr(calibration, "label_probs", spy)
+    decode = DecodeConfig(batch_size=4, labels="calibrated", calibration_rows=40)
+    path = tmp_path / "calibration" / "dailydialog-dev-stratified.json"
+    fits = {}
+    for turns in (None, 2, None):
+        report = evaluate(
+            _fixture_cfg(), backbone, "dailydialog", "test", decode, out_dir=tmp_path,
+            resamples=20, time_budget=1e6, context_turns=turns,
+        )  # fmt: skip
+        assert report["calibration"]["context_turns"] == report["context_turns"] == (turns or 0)
+        fits[turns] = json.loads(path.read_text())["key"]
+    assert seen == [{"goemotions": 0}, {"goemotions": 2}, {"goemotions": 0}]
+    assert fits[None] != fits[2]
+
+
 def test_predict_with_calibrated_labels_needs_a_matching_calibration_file(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "I am so happy"}) + "\n")

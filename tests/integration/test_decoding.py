@@ -14,8 +14,10 @@ import pytest
 
 from emoloom.config import ModelConfig, TrainConfig
 from emoloom.contract import Record, parse
+from emoloom.data import load_split
 from emoloom.decoding import AnswerSpace, DecodeConfig
-from emoloom.evaluate import evaluate, polarity, stratified_order
+from emoloom.errors import EmoloomError
+from emoloom.evaluate import evaluate, polarity, protocol_turns, stratified_order
 from emoloom.inference import load_model, make_decoder
 from emoloom.labels import DAILYDIALOG, EMPATHETIC, GOEMOTIONS
 from emoloom.predict import predict_file
@@ -363,6 +365,92 @@ def test_dailydialog_is_scored_through_the_goemotions_prompt_and_mapping(tmp_pat
     assert all(set(r["pred_labels"]) <= set(DAILYDIALOG.labels) for r in rows)
     assert all(set(r["pred_prompt_labels"]) <= set(GOEMOTIONS.labels) for r in rows)
     assert "macro_f1_all_classes" in report and "macro_f1_without_excluded" in report
+
+
+def _capture_decoders(monkeypatch) -> list:
+    import emoloom.evaluate as ev
+
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(make_decoder(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ev, "make_decoder", spy)
+    return made
+
+
+@pytest.mark.parametrize("turns, expected", [(None, 0), (2, 2)])
+def test_dailydialog_prompts_show_the_utterance_alone_unless_told(
+    tmp_path, monkeypatch, turns, expected
+):
+    _, backbone = load_model(model="tiny-qwen2")
+    cfg = _fixture_cfg()
+    assert cfg.prompt.max_context_turns == 3  # the run's setting, which the protocol overrides
+    made = _capture_decoders(monkeypatch)
+    report = evaluate(
+        cfg, backbone, "dailydialog", "test", DecodeConfig(batch_size=4), out_dir=tmp_path,
+        resamples=20, context_turns=turns,
+    )  # fmt: skip
+    assert report["context_turns"] == expected
+    (decoder,) = made
+    encoder = decoder.encoders["goemotions"]
+    records = load_split("dailydialog", "test", data_dir=str(FIXTURES)).records
+    with_context = [r for r in records if r.context]
+    assert with_context  # the fixture has later turns of its dialogues
+    for r in with_context:
+        alone = encoder.encode(r.model_copy(update={"context": ()})).input_ids
+        assert (encoder.encode(r).input_ids == alone) == (expected == 0)
+
+
+def test_goemotions_and_empathetic_prompts_keep_the_runs_context_setting(tmp_path, monkeypatch):
+    _, backbone = load_model(model="tiny-qwen2")
+    cfg = _fixture_cfg()
+    made = _capture_decoders(monkeypatch)
+    report = evaluate(
+        cfg, backbone, "empathetic", "test", DecodeConfig(batch_size=4), out_dir=tmp_path,
+        resamples=20,
+    )  # fmt: skip
+    assert report["context_turns"] == cfg.prompt.max_context_turns == 3
+    assert made[0].encoders["empathetic"].max_context_turns == 3
+
+
+def test_protocol_turns_prefers_the_caller_then_the_protocol_then_the_run():
+    cfg = _fixture_cfg()
+    assert protocol_turns(cfg, "dailydialog") == 0
+    assert protocol_turns(cfg, "dailydialog", 1) == 1
+    assert protocol_turns(cfg, "goemotions") == protocol_turns(cfg, "empathetic") == 3
+    with pytest.raises(EmoloomError, match="context_turns=-1 must be >= 0"):
+        protocol_turns(cfg, "goemotions", -1)
+
+
+def test_a_partial_evaluation_with_other_context_turns_is_not_resumed(tmp_path, monkeypatch):
+    _, backbone = load_model(model="tiny-qwen2")
+    cfg = _fixture_cfg()
+
+    def crash(name):
+        if name == "eval.after_batch":
+            raise KeyboardInterrupt
+
+    import emoloom.evaluate as ev
+
+    monkeypatch.setattr(ev, "fault_point", crash)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(
+            cfg, backbone, "dailydialog", "test", DecodeConfig(batch_size=2), out_dir=tmp_path,
+            resamples=20, time_budget=1e6,
+        )  # fmt: skip
+    monkeypatch.undo()
+    with pytest.raises(EmoloomError, match="other examples or decoding settings"):
+        evaluate(
+            cfg, backbone, "dailydialog", "test", DecodeConfig(batch_size=2), out_dir=tmp_path,
+            resamples=20, time_budget=1e6, resume=True, context_turns=3,
+        )  # fmt: skip
+    report = evaluate(
+        cfg, backbone, "dailydialog", "test", DecodeConfig(batch_size=2), out_dir=tmp_path,
+        resamples=20, time_budget=1e6, resume=True,
+    )  # fmt: skip
+    assert report["context_turns"] == 0 and report["examples_evaluated"] == report["examples_total"]
 
 
 def test_a_time_budget_stops_early_and_says_how_many_were_evaluated(tmp_path):
