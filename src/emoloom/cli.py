@@ -177,6 +177,7 @@ def _decode_config(args: argparse.Namespace):
         vad=args.vad,
         labels="calibrated" if getattr(args, "calibration", None) else args.labels,
         calibration_rows=args.calibration_rows,
+        vad_hypotheses=args.vad_hypotheses,
     )
 
 
@@ -296,6 +297,14 @@ def _add_decode_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--calibration-rows", type=int, default=6000, help="dev rows the thresholds are fit on"
+    )
+    g.add_argument(
+        "--vad-hypotheses",
+        type=int,
+        default=1,
+        metavar="K",
+        help="write the VAD averaged over the K most likely first labels, weighted by their "
+        "probability (default 1: the VAD the model writes after its own labels)",
     )
 
 

@@ -33,6 +33,15 @@ counts with the mean of the numbers it still allows), the quantity the VAD-prese
 trains; "greedy" takes the argmax. With a bidirectional prompt (`model.prompt_attention`) the
 answer is still causal, so drafting stays exact.
 
+VAD under label uncertainty (``DecodeConfig.vad_hypotheses`` K > 1): the model writes its VAD
+after its labels, conditioned on them, so a wrong label drags the numbers with it. With K > 1
+the decoder reads p(c), the distribution over the label set's first tokens at the first label
+decision (the one `scoring.label_probs` and calibrated decoding read), decodes the VAD numbers
+again with each of the K most likely single labels written in (`decode(labels=...)`, stopping
+after the third number), and writes Σ_k w_k·VAD_k with w ∝ p(c_k): the expected VAD under the
+model's own label belief, which is what minimises squared error. Labels and rationale are those
+of the ordinary decode; the hypotheses' model calls are counted in `model_calls`.
+
 This is a small hand-written processor rather than a grammar library (outlines, xgrammar,
 lm-format-enforcer): those constrain *text*, and the default backbone's uncased WordPiece does
 not round-trip JSON (`{ " labels " : [` ...), so no text grammar matches what it emits; and
@@ -97,6 +106,9 @@ class DecodeConfig:
     # on up to `calibration_rows` dev rows of the evaluated corpus (`emoloom.calibration`).
     labels: str = "greedy"
     calibration_rows: int = 6000
+    # VAD averaged over the K most likely first labels (weights p(c)); 1: the VAD the model
+    # writes after its own labels (the paper's rule). Each hypothesis costs a VAD-only decode.
+    vad_hypotheses: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in ("constrained", "free"):
@@ -109,6 +121,10 @@ class DecodeConfig:
             raise EmoloomError("decode.labels=calibrated needs decode.mode=constrained")
         if self.calibration_rows < 1:
             raise EmoloomError("decode.calibration_rows must be >= 1")
+        if self.vad_hypotheses < 1:
+            raise EmoloomError(f"decode.vad_hypotheses={self.vad_hypotheses} must be >= 1")
+        if self.vad_hypotheses > 1 and self.mode != "constrained":
+            raise EmoloomError("decode.vad_hypotheses > 1 needs decode.mode=constrained")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise EmoloomError("decode.max_new_tokens and decode.batch_size must be >= 1")
 
@@ -137,7 +153,9 @@ class _State:
     numbers: list[float] = field(default_factory=list)
     rationale: str | None = None
     candidates: list[int] | None = None  # token ids to score at the next model call
-    planned: tuple[str, ...] | None = None  # labels chosen at once (calibrated decoding)
+    planned: tuple[str, ...] | None = None  # labels chosen at once (calibrated, or given)
+    vad_only: bool = False  # done after the third VAD number (VAD hypotheses)
+    first_probs: torch.Tensor | None = None  # p(c) at the first label decision
     live: list | None = None  # the pending decision's options consistent with `completion`
     live_from: int = 0  # ... checked up to this many completion tokens
     in_slot: int = 0  # tokens chosen so far within the pending decision's slot
@@ -332,6 +350,9 @@ class AnswerSpace:
         """Append forced tokens and take forced decisions until the model must be asked (sets
         `s.candidates`) or the answer is complete (sets `s.done`)."""
         while True:
+            if s.vad_only and s.closed and len(s.numbers) == 3:
+                s.done, s.candidates = True, None
+                return
             if self.complete(s):
                 final = self.tokens(s.labels, s.numbers, s.rationale)
                 if tuple(s.completion) != final[: len(s.completion)]:
@@ -367,7 +388,10 @@ class AnswerSpace:
         self, s: _State, logits: torch.Tensor, *, count: bool = True, vad: str = "greedy"
     ) -> None:
         assert s.candidates is not None
-        if self.thresholds is not None and not s.closed and not s.labels:
+        if not s.closed and not s.labels and s.in_slot == 0 and s.first_probs is None:
+            probs = label_distribution(logits[None].float(), self.encoder.label_token_ids)
+            s.first_probs = probs[0]
+        if self.thresholds is not None and s.planned is None and not s.closed and not s.labels:
             self._plan_labels(s, logits)
         elif vad == "mean" and s.closed and len(s.numbers) < 3:
             s.completion.append(self._nearest_mean(s, logits[torch.tensor(s.candidates)]))
@@ -383,8 +407,9 @@ class AnswerSpace:
         (the distribution `scoring.label_probs` reads), then its first token; the remaining
         label tokens and the list's end are forced (`_live` keeps only the planned option)."""
         assert self.thresholds is not None
-        probs = label_distribution(logits[None].float(), self.encoder.label_token_ids)
-        chosen = decide(probs.double().numpy(), self.thresholds, self.label_set.multi_label)[0]
+        assert s.first_probs is not None  # read by `choose` at this decision
+        probs = s.first_probs[None].double().numpy()
+        chosen = decide(probs, self.thresholds, self.label_set.multi_label)[0]
         s.planned = tuple(lab for lab, on in zip(self.label_set.labels, chosen, strict=True) if on)
         s.live = None
         ((_, reps),) = self._live(s)
@@ -742,8 +767,16 @@ class Decoder:
 
     # -------------------------------------------------------------------------- decoding
 
-    def decode(self, rows: Sequence[tuple[Record, str]]) -> list[DecodeResult]:
+    def decode(
+        self,
+        rows: Sequence[tuple[Record, str]],
+        labels: Sequence[Sequence[str]] | None = None,
+    ) -> list[DecodeResult]:
         """Decode each (record, label set name) row; results in input order.
+
+        `labels` (constrained only): one label set per row, written as the answer's labels
+        instead of being decoded; VAD and rationale are then decoded as usual, conditioned on
+        them (what the model would say given those labels; `bench/vad_ceiling.py`).
 
         Constrained decoding batches the rows by prompt length (a stable sort of the rows given,
         then batches of `batch_size`): right padding is then a few tokens, not the spread of
@@ -751,26 +784,108 @@ class Decoder:
         want this pass several batches at once (`evaluate` passes `WINDOW_BATCHES` of them);
         the same rows in the same order always form the same batches."""
         self.lm.eval()
+        planned = None if labels is None else self._given(rows, labels)
         if self.config.mode == "constrained":
             prompts = [self.encoders[name].encode(record).input_ids for record, name in rows]
             order = sorted(range(len(rows)), key=lambda i: len(prompts[i]))
             out: list[DecodeResult | None] = [None] * len(rows)
             for start in range(0, len(rows), self.config.batch_size):
                 batch = order[start : start + self.config.batch_size]
-                done = self._constrained([rows[i] for i in batch], [prompts[i] for i in batch])
+                args = [rows[i] for i in batch], [prompts[i] for i in batch]
+                plan = None if planned is None else [planned[i] for i in batch]
+                done, states = self._constrained(*args, planned=plan)
+                if self.config.vad_hypotheses > 1:
+                    done = self._expected_vad(*args, done, states)
                 for i, result in zip(batch, done, strict=True):
                     out[i] = result
             return out  # type: ignore[return-value]
+        if labels is not None:
+            raise EmoloomError("decode(labels=...) needs decode.mode=constrained")
         results: list[DecodeResult] = []
         size = 1 if self.config.use_cache else self.config.batch_size
         for start in range(0, len(rows), size):
             results += self._free(rows[start : start + size])
         return results
 
-    def _constrained(
-        self, rows: Sequence[tuple[Record, str]], prompts: Sequence[list[int]]
+    def _given(
+        self, rows: Sequence[tuple[Record, str]], labels: Sequence[Sequence[str]]
+    ) -> list[tuple[str, ...]]:
+        """The given label sets, checked and in canonical order."""
+        if len(labels) != len(rows):
+            raise EmoloomError(f"decode: {len(labels)} label sets for {len(rows)} rows")
+        if self.config.vad_hypotheses > 1:
+            raise EmoloomError("decode(labels=...) writes the labels: vad_hypotheses must be 1")
+        out = []
+        for (record, name), given in zip(rows, labels, strict=True):
+            label_set = self.encoders[name].label_set
+            unknown = sorted(set(given) - set(label_set.labels))
+            if unknown or not given or (len(set(given)) > 1 and not label_set.multi_label):
+                raise EmoloomError(
+                    f"{record.id}: labels {list(given)} are not a valid {name} answer"
+                    + (f" (unknown: {unknown})" if unknown else "")
+                )
+            out.append(tuple(lab for lab in label_set.labels if lab in set(given)))
+        return out
+
+    def _expected_vad(
+        self,
+        rows: Sequence[tuple[Record, str]],
+        prompts: Sequence[list[int]],
+        results: list[DecodeResult],
+        states: list[_State],
     ) -> list[DecodeResult]:
-        states = [_State(prompt) for prompt in prompts]
+        """VAD averaged over the K most likely first labels (`DecodeConfig.vad_hypotheses`)."""
+        k = self.config.vad_hypotheses
+        h_rows, h_prompts, h_plans, weights = [], [], [], []
+        for row, prompt, s in zip(rows, prompts, states, strict=True):
+            assert s.first_probs is not None  # every ordinary decode reads p(c) once
+            names = self.encoders[row[1]].label_set.labels
+            p = s.first_probs.double()
+            top = torch.argsort(p, descending=True, stable=True)[: min(k, len(names))]
+            weights.append(p[top] / p[top].sum())
+            for j in top.tolist():
+                h_rows.append(row)
+                h_prompts.append(prompt)
+                h_plans.append((names[j],))
+        h_states: list[_State] = []
+        size = self.config.batch_size
+        for start in range(0, len(h_rows), size):
+            end = start + size
+            h_states += self._constrained(
+                h_rows[start:end], h_prompts[start:end], planned=h_plans[start:end], vad_only=True
+            )[1]
+        out, at = [], 0
+        for result, w in zip(results, weights, strict=True):
+            mine = h_states[at : at + len(w)]
+            at += len(w)
+            numbers = torch.tensor([h.numbers for h in mine], dtype=torch.float64)
+            vad = (w[:, None] * numbers).sum(0).tolist()
+            assert result.prediction is not None
+            pred = replace(result.prediction, vad=tuple(round(x, 2) for x in vad))
+            space = self.spaces[rows[len(out)][1]]
+            line = render(pred, space.label_set, rationale=space.rationale)
+            out.append(
+                replace(
+                    result,
+                    prediction=pred,
+                    line=line,
+                    raw=line,
+                    model_calls=result.model_calls + sum(h.calls for h in mine),
+                    seconds=result.seconds + sum(h.seconds for h in mine),
+                )
+            )
+        return out
+
+    def _constrained(
+        self,
+        rows: Sequence[tuple[Record, str]],
+        prompts: Sequence[list[int]],
+        planned: Sequence[tuple[str, ...]] | None = None,
+        vad_only: bool = False,
+    ) -> tuple[list[DecodeResult], list[_State]]:
+        states = [_State(prompt, vad_only=vad_only) for prompt in prompts]
+        for s, plan in zip(states, planned or (), strict=False):
+            s.planned = plan
         spaces = [self.spaces[name] for _, name in rows]
         for s, space in zip(states, spaces, strict=True):
             space.advance(s)
@@ -788,10 +903,12 @@ class Decoder:
             except _Resplit:
                 for space in {id(space): space for space in spaces}.values():
                     space.whole_lines()
-                return self._constrained(rows, prompts)
+                return self._constrained(rows, prompts, planned, vad_only)
             for i in waiting:
                 if states[i].done and not states[i].seconds:
                     states[i].seconds = time.perf_counter() - states[i].started
+        if vad_only:
+            return [], states
         out = []
         for s, space in zip(states, spaces, strict=True):
             pred = Prediction(
@@ -803,7 +920,7 @@ class Decoder:
                     pred, line, line, True, None, s.calls, len(s.completion), s.forced, s.seconds
                 )
             )
-        return out
+        return out, states
 
     def _text(self, ids: Sequence[int]) -> str:
         """Generated tokens as text. WordPiece decoding puts spaces around punctuation, which

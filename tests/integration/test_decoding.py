@@ -89,9 +89,9 @@ def test_rows_are_batched_by_prompt_length_and_returned_in_input_order(model, mo
     batches: list[list[int]] = []
     original = Decoder._constrained
 
-    def spy(self, chunk, prompts):
+    def spy(self, chunk, prompts, **kwargs):
         batches.append([len(p) for p in prompts])
-        return original(self, chunk, prompts)
+        return original(self, chunk, prompts, **kwargs)
 
     monkeypatch.setattr(Decoder, "_constrained", spy)
     results = decoder_for(model, batch_size=4).decode(rows)
