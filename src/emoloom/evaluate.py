@@ -11,9 +11,11 @@ Which label set the prompt names, and how predictions are scored:
 
 - goemotions, empathetic: their own label set; GoEmotions also at the Ekman level (official
   mapping) and EmpatheticDialogues as accuracy.
-- dailydialog (cross-corpus): the GoEmotions prompt; predictions map to DailyDialog's 7 classes
-  through GoEmotions→Ekman→DailyDialog (neutral → no emotion). Macro-F1 over 7 classes and over
-  the 6 emotions ("no emotion" excluded, the DailyDialog convention).
+- dailydialog (cross-corpus): the GoEmotions prompt, showing the utterance alone as GoEmotions
+  rows are (`Protocol.context_turns`; `context_turns=` shows earlier turns); predictions map to
+  DailyDialog's 7 classes through GoEmotions→Ekman→DailyDialog (neutral → no emotion).
+  Macro-F1 over 7 classes and over the 6 emotions ("no emotion" excluded, the DailyDialog
+  convention).
 - emobank: the GoEmotions prompt; only VAD is scored, against EmoBank's gold VAD.
 
 ``--time-budget S`` evaluates examples in a seeded, label-stratified order (round-robin over
