@@ -1,4 +1,5 @@
-"""What limits the VAD score: the model's VAD with its own labels, and with the gold labels.
+"""What limits the VAD score: the model's VAD with its own labels, with the gold labels, and
+averaged over its most likely labels.
 
     python bench/vad_ceiling.py                          # the trained quality run, 1,000 dev rows
     python bench/vad_ceiling.py --run runs/default --rows 64   # any run; a quick look
@@ -10,15 +11,15 @@ half, and the text half must be read from the words. This bench separates them o
 rows of a dev split, decoding with constrained KV-off decoding and `decode.vad: mean`:
 
 - ``own_labels``: the evaluation's decoding (greedy labels, then VAD).
-- ``gold_labels``: the gold label set is written as the labels (the decoder's planned-label path,
-  which calibrated decoding uses for its own choice), then VAD is decoded as usual. Its VAD
-  score is what this model would reach with perfect labels.
+- ``gold_labels``: the gold label set is written as the labels (`Decoder.decode(labels=...)`),
+  then VAD is decoded as usual. Its VAD score is what this model would reach with perfect labels.
+- ``top_k_expected``: greedy labels, and the VAD averaged over the K most likely first labels,
+  weighted by their probability (`decode.vad_hypotheses: K`, `--hypotheses`).
 - ``label_set_mean``: no model; each row gets the mean target of the rows of the same split
   with the same gold label set (in-sample, so slightly optimistic): what knowing only the labels
   is worth.
 
-Rows whose prompt occurs twice in the sample (duplicate texts) are dropped, because the gold
-labels are looked up by prompt. Writes bench/results/vad_ceiling.json.
+Writes bench/results/vad_ceiling.json.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import argparse
 import json
 import sys
 import time
-import types
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,6 @@ import numpy as np
 from emoloom.decoding import DecodeConfig
 from emoloom.evaluate import read_split
 from emoloom.inference import load_model, make_decoder
-from emoloom.labels import LABEL_SETS
 from emoloom.metrics import vad_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,18 +45,6 @@ from train_speed import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
-
-
-def _plan_gold(gold: dict[tuple[int, ...], tuple[str, ...]]):
-    """An `AnswerSpace._plan_labels` that writes the row's gold labels."""
-
-    def plan(space, s, logits) -> None:
-        s.planned = gold[tuple(s.prompt)]
-        s.live = None
-        ((_, reps),) = space._live(s)
-        s.completion.append(reps[0][len(s.completion)])
-
-    return plan
 
 
 def _scores(gold_vad: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
@@ -80,12 +67,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--hypotheses", type=int, default=4, help="K of top_k_expected")
     parser.add_argument("--out", default=str(RESULTS / "vad_ceiling.json"))
     args = parser.parse_args()
 
     cfg, backbone = load_model(run=args.run)
     records = read_split(cfg, args.corpus, args.split).records
-    label_set = LABEL_SETS[args.corpus]
     by_set: dict[tuple[str, ...], list[tuple[float, ...]]] = defaultdict(list)
     for r in records:
         by_set[tuple(sorted(r.labels))].append(r.vad.as_tuple())
@@ -93,25 +80,6 @@ def main() -> None:
 
     pick = np.random.default_rng(args.seed).permutation(len(records))[: args.rows]
     sample = [records[i] for i in sorted(pick)]
-    decoder = make_decoder(
-        cfg,
-        backbone,
-        [args.corpus],
-        DecodeConfig(batch_size=args.batch_size, vad="mean", labels="calibrated"),
-        thresholds={args.corpus: [1.0] * len(label_set.labels)},
-    )
-    encoder = decoder.encoders[args.corpus]
-    prompts = [tuple(encoder.encode(r).input_ids) for r in sample]
-    counts: dict[tuple[int, ...], int] = defaultdict(int)
-    for p in prompts:
-        counts[p] += 1
-    keep = [i for i, p in enumerate(prompts) if counts[p] == 1]
-    sample = [sample[i] for i in keep]
-    canonical = {lab: j for j, lab in enumerate(label_set.labels)}
-    gold = {
-        prompts[i]: tuple(sorted(r.labels, key=canonical.__getitem__))
-        for i, r in zip(keep, sample, strict=True)
-    }
     gold_vad = np.array([r.vad.as_tuple() for r in sample])
     rows = [(r, args.corpus) for r in sample]
 
@@ -123,17 +91,23 @@ def main() -> None:
         "corpus": args.corpus,
         "split": args.split,
         "rows": len(sample),
-        "dropped_duplicate_prompts": len(pick) - len(sample),
+        "hypotheses": args.hypotheses,
     }
-    space = decoder.spaces[args.corpus]
-    for name in ("own_labels", "gold_labels"):
-        if name == "own_labels":
-            space.thresholds = None  # greedy labels, as evaluated
-        else:
-            space.thresholds = [1.0] * len(label_set.labels)
-            space._plan_labels = types.MethodType(_plan_gold(gold), space)
+    runs = {
+        "own_labels": (DecodeConfig(batch_size=args.batch_size, vad="mean"), None),
+        "gold_labels": (
+            DecodeConfig(batch_size=args.batch_size, vad="mean"),
+            [r.labels for r in sample],
+        ),
+        "top_k_expected": (
+            DecodeConfig(batch_size=args.batch_size, vad="mean", vad_hypotheses=args.hypotheses),
+            None,
+        ),
+    }
+    for name, (config, given) in runs.items():
+        decoder = make_decoder(cfg, backbone, [args.corpus], config)
         started = time.perf_counter()
-        results = decoder.decode(rows)
+        results = decoder.decode(rows, labels=given)
         pred = np.array([res.prediction.vad for res in results])
         labels_right = np.mean(
             [
@@ -144,6 +118,7 @@ def main() -> None:
         out[name] = {
             **_scores(gold_vad, pred),
             "exact_label_set": round(float(labels_right), 4),
+            "model_calls_per_example": round(sum(r.model_calls for r in results) / len(rows), 2),
             "seconds": round(time.perf_counter() - started, 1),
         }
         print(name, out[name], flush=True)
