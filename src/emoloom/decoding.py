@@ -838,11 +838,14 @@ class Decoder:
         k = self.config.vad_hypotheses
         h_rows, h_prompts, h_plans, weights = [], [], [], []
         for row, prompt, s in zip(rows, prompts, states, strict=True):
-            assert s.first_probs is not None  # every ordinary decode reads p(c) once
             names = self.encoders[row[1]].label_set.labels
-            p = s.first_probs.double()
-            top = torch.argsort(p, descending=True, stable=True)[: min(k, len(names))]
-            weights.append(p[top] / p[top].sum())
+            if s.first_probs is None:  # no label decision was asked (a one-label set)
+                top = torch.tensor([names.index(s.labels[0])])
+                weights.append(torch.ones(1, dtype=torch.float64))
+            else:
+                p = s.first_probs.double()
+                top = torch.argsort(p, descending=True, stable=True)[: min(k, len(names))]
+                weights.append(p[top] / p[top].sum())
             for j in top.tolist():
                 h_rows.append(row)
                 h_prompts.append(prompt)
