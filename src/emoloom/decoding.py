@@ -858,14 +858,14 @@ class Decoder:
                 h_rows[start:end], h_prompts[start:end], planned=h_plans[start:end], vad_only=True
             )[1]
         out, at = [], 0
-        for result, w in zip(results, weights, strict=True):
+        for (_, name), result, w in zip(rows, results, weights, strict=True):
             mine = h_states[at : at + len(w)]
             at += len(w)
             numbers = torch.tensor([h.numbers for h in mine], dtype=torch.float64)
             vad = (w[:, None] * numbers).sum(0).tolist()
             assert result.prediction is not None
             pred = replace(result.prediction, vad=tuple(round(x, 2) for x in vad))
-            space = self.spaces[rows[len(out)][1]]
+            space = self.spaces[name]
             line = render(pred, space.label_set, rationale=space.rationale)
             out.append(
                 replace(

@@ -66,8 +66,8 @@ PROTOCOLS = {
     "empathetic": Protocol("empathetic", "empathetic"),
     # The GoEmotions prompt as GoEmotions rows have it: the utterance alone. The model learnt
     # that label set on single Reddit comments; with DailyDialog's 3 prior turns it reads
-    # chit-chat as curiosity (-> surprise) and rarely answers neutral. Chosen on the dev split:
-    # docs/benchmarks.md, "Cross-corpus DailyDialog: the utterance alone".
+    # chit-chat as curiosity (-> surprise) and rarely answers neutral. Chosen on the dev split
+    # (bench/dailydialog_context.py; docs/benchmarks.md, "DailyDialog: the utterance alone").
     "dailydialog": Protocol("goemotions", "dailydialog", ("no emotion",), context_turns=0),
     "emobank": Protocol("goemotions", None),
 }
