@@ -29,7 +29,6 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from emoloom.labels import LABEL_SETS, neutral_class
 from emoloom.scoring import label_probs
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import machine  # noqa: E402
+from train_speed import provenance  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -85,9 +84,7 @@ def main() -> None:
         return np.stack(probs).astype(np.float64), gold
 
     out: dict[str, Any] = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance(),
         "run": args.run,
         "dev_rows": args.dev_rows,
         "test_rows": args.test_rows,

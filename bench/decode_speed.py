@@ -33,7 +33,6 @@ import json
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ from emoloom.decoding import DecodeConfig, Decoder
 from emoloom.inference import load_model, make_decoder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import machine, qwen2_dir  # noqa: E402
+from train_speed import provenance, qwen2_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -255,9 +254,7 @@ def main() -> None:
     torch.manual_seed(0)
     started = time.perf_counter()
     result: dict[str, Any] = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance(),
         "setup": {
             "split": "goemotions dev, first rows",
             "rows": args.rows,

@@ -53,7 +53,6 @@ import random
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ DEFAULT_MICRO = 4  # configs/default.yaml optim.grad_accum
 SEED = 0
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import machine  # noqa: E402
+from train_speed import provenance  # noqa: E402
 
 # ----------------------------------------------------------------------------------- texts
 
@@ -363,9 +362,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     points, views = plan(args)
     source = prepare_data(args, points)
     result: dict[str, Any] = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance(),
         "setup": {
             "backbone": "minilm (all-MiniLM-L6-v2 as a causal decoder, fully fine-tuned)",
             "recipe": f"{CONFIG.relative_to(ROOT)}: every component on, its optimizer; prompt.max_length {MAX_LENGTH} (no truncation); data.dev empty; checkpoints not written",

@@ -485,6 +485,13 @@ def worker(args: argparse.Namespace) -> None:
 # -------------------------------------------------------------------------------- parent
 
 
+def provenance() -> dict:
+    """The fields every bench/results/<name>.json opens with: command, date, machine."""
+    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    return {"command": command, "date": date, "machine": machine()}
+
+
 def machine() -> dict:
     import importlib.metadata
 
@@ -555,9 +562,7 @@ def main() -> None:
 
     started = time.perf_counter()
     result: dict[str, Any] = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance(),
         "setup": {
             "batch": BATCH,
             "emoloom_micro_batches": args.grad_accum,

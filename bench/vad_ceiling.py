@@ -29,7 +29,6 @@ import json
 import sys
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from emoloom.inference import load_model, make_decoder
 from emoloom.metrics import vad_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import machine  # noqa: E402
+from train_speed import provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -84,9 +83,7 @@ def main() -> None:
     rows = [(r, args.corpus) for r in sample]
 
     out: dict[str, Any] = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **provenance(),
         "run": args.run,
         "corpus": args.corpus,
         "split": args.split,
